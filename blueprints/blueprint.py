@@ -1,0 +1,71 @@
+"""The root of a blueprint and of a stack file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import StringConstraints, field_validator
+
+from .base import Classification, Name, Spec
+from .data import DataSpec
+from .kms import KmsSpec
+from .network import NetworkSpec
+
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w .:/=+@-]+$")]
+TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[\w .:/=+@-]*$")]
+
+RESERVED_TAG_PREFIXES = ("aws:", "hardstack:")
+
+
+class Blueprint(Spec):
+    """A hardened AI environment. Every section is optional and secure by default."""
+
+    name: Name
+    """The blueprint's name; also the default stack name."""
+
+    description: str = ""
+    """What the environment is for."""
+
+    extends: str | None = None
+    """A shipped blueprint's name or a path (relative to this file) whose settings this one starts from."""
+
+    classification: Classification = Classification.regulated
+    """The highest class of data the stack holds; it drives controls (object lock, egress). Unset: regulated."""
+
+    region: Region
+    """The AWS region of the stack, e.g. us-east-1."""
+
+    tags: dict[TagKey, TagValue] = {}
+    """Tags added to every AWS resource, besides `hardstack:stack` and `hardstack:component`."""
+
+    kms: KmsSpec = KmsSpec()
+    """Customer-managed keys."""
+
+    data: DataSpec = DataSpec()
+    """Data sets and their buckets."""
+
+    network: NetworkSpec = NetworkSpec()
+    """The segmented VPC."""
+
+    @field_validator("tags")
+    @classmethod
+    def _no_reserved_tags(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in v if k.lower().startswith(RESERVED_TAG_PREFIXES))
+        if bad:
+            raise ValueError(f"reserved tag keys {bad}; allowed: keys not starting with 'aws:' or 'hardstack:'")
+        return v
+
+
+class StackFile(Spec):
+    """An environment of a blueprint: which blueprint, the stack's name, and settings merged onto it."""
+
+    blueprint: str
+    """A shipped blueprint's name, or a path to a blueprint file relative to this file."""
+
+    name: Name | None = None
+    """The stack's name (the `hardstack:stack` tag). Unset: the blueprint's name."""
+
+    overrides: dict[str, Any] = {}
+    """Blueprint settings deep-merged onto the blueprint: mappings merge key by key, lists of named items merge
+    by `name` (a new name adds an item), other values replace. Unknown settings are errors."""
