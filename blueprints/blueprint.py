@@ -31,7 +31,7 @@ class Blueprint(Spec):
     """A shipped blueprint's name or a path (relative to this file) whose settings this one starts from."""
 
     classification: Classification = Classification.regulated
-    """The highest class of data the stack holds; it drives controls (object lock, egress). Unset: regulated."""
+    """The highest class of data the stack holds; it drives controls such as object lock. Unset: regulated."""
 
     region: Region
     """The AWS region of the stack, e.g. us-east-1."""

@@ -6,7 +6,7 @@ import enum
 from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from .base import Spec
 from .cidr import PlanError, TierPlan, plan_tiers
@@ -69,7 +69,7 @@ class NetworkSpec(Spec):
     availability_zones: int = Field(3, ge=2, le=6)
     """Number of AZs; every tier gets one subnet in each."""
 
-    tiers: dict[Tier, TierSpec] = {}
+    tiers: dict[Tier, TierSpec] = Field({}, validate_default=True)
     """Per-tier size (`prefix`) or pinned block (`cidr`). Unset tiers use their default size
     (ingress /22, inference /18, training /18, data /22, endpoints /22, public /24)."""
 
@@ -106,24 +106,31 @@ class NetworkSpec(Spec):
             raise ValueError(f"duplicate interface endpoints {dupes}; allowed: each service once")
         return v
 
-    @model_validator(mode="after")
-    def _plannable(self) -> "NetworkSpec":
-        self.plan()
-        return self
+    @field_validator("tiers")
+    @classmethod
+    def _plannable(cls, v: dict[Tier, TierSpec], info: ValidationInfo) -> dict[Tier, TierSpec]:
+        if "cidr" in info.data and "availability_zones" in info.data:
+            _plan(info.data["cidr"], v, info.data["availability_zones"])
+        return v
 
     def plan(self) -> dict[Tier, TierPlan]:
         """The tier blocks and per-AZ subnets. The public tier is always planned, so that declaring an
         internet-facing endpoint or NAT later adds subnets without moving any existing one."""
-        wanted: dict[str, int | IPv4Network] = {}
-        for tier in Tier:
-            spec = self.tiers.get(tier, TierSpec())
-            wanted[tier.value] = spec.cidr or spec.prefix or DEFAULT_TIER_PREFIX[tier]
-        try:
-            plans = plan_tiers(self.cidr, wanted, self.availability_zones)
-        except PlanError as e:
-            raise ValueError(str(e)) from None
-        return {Tier(name): plan for name, plan in plans.items()}
+        return _plan(self.cidr, self.tiers, self.availability_zones)
 
     def all_interface_endpoints(self, extra: tuple[str, ...] = ()) -> list[str]:
         """Required endpoints, those the stack's capabilities need, and the declared ones; each once, sorted."""
         return sorted(set(REQUIRED_INTERFACE_ENDPOINTS) | set(extra) | set(self.interface_endpoints))
+
+
+def _plan(cidr: IPv4Network, tiers: dict[Tier, TierSpec], azs: int) -> dict[Tier, TierPlan]:
+    wanted: dict[str, int | IPv4Network] = {}
+    for tier in Tier:
+        spec = tiers.get(tier, TierSpec())
+        wanted[tier.value] = spec.cidr or spec.prefix or DEFAULT_TIER_PREFIX[tier]
+    try:
+        plans = plan_tiers(cidr, wanted, azs)
+    except PlanError as e:
+        raise ValueError(str(e)) from None
+    return {Tier(name): plan for name, plan in plans.items()}
+

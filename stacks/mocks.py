@@ -209,6 +209,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.records: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
 
+    stack_urn: str | None = None
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine makes them: children of the stack do not carry the stack's type."""
+        return super().make_urn("" if parent == self.stack_urn else parent, type_, name)
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":

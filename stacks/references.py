@@ -63,8 +63,17 @@ def match_references(
 def _best(path: tuple[str | int, ...], leaf: str, urn: str, attrs: list[tuple[str, str]]) -> Reference | None:
     exact = [a for a, v in attrs if v == leaf]
     if exact:
-        key = path[-1] if isinstance(path[-1], str) else None
-        exact.sort(key=lambda a: (a != key, a not in _PREFERRED, _PREFERRED.index(a) if a in _PREFERRED else 0, a))
+        key = (path[-1] if isinstance(path[-1], str) else "").lower()
+        # the attribute the input is named after (`targetKeyId` ← keyId), then id, arn, name, then any
+        exact.sort(
+            key=lambda a: (
+                not key.endswith(a.lower()),
+                -len(a) if key.endswith(a.lower()) else 0,
+                a not in _PREFERRED,
+                _PREFERRED.index(a) if a in _PREFERRED else 0,
+                a,
+            )
+        )
         return Reference(path, urn, exact[0], "exact")
     contained = [a for a, v in attrs if v in leaf]
     if contained:
