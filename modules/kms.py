@@ -55,7 +55,8 @@ KEY_USE_ACTIONS = (
 """Cryptographic use of a key."""
 
 KEY_DECRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
-KEY_ENCRYPT_ACTIONS = ("kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
+KEY_ENCRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
+"""Writing through S3: multipart uploads decrypt the data key of earlier parts, so writing needs Decrypt too."""
 
 
 class CustomerManagedKey(HardenedComponent):

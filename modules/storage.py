@@ -24,7 +24,8 @@ OBJECT_WRITE_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject")
 
 class EncryptedBucket(HardenedComponent):
     """A bucket that only this stack's CMK encrypts, reachable only over TLS 1.2+, never public, versioned,
-    with ACLs disabled, lifecycle rules, server access logs, and object lock where its data calls for it."""
+    with ACLs disabled, lifecycle rules, server access logs, object events sent to EventBridge (so that changes
+    to training data or models can be watched), and object lock where its data calls for it."""
 
     TYPE = "hardstack:storage:EncryptedBucket"
 
@@ -122,6 +123,12 @@ class EncryptedBucket(HardenedComponent):
                 target_object_key_format={"partitioned_prefix": {"partition_date_source": "EventTime"}},
                 opts=child,
             )
+        self.notifications = aws.s3.BucketNotification(
+            f"{name}-events",
+            bucket=self.bucket.id,
+            eventbridge=True,
+            opts=child,
+        )
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
@@ -159,6 +166,8 @@ class EncryptedBucket(HardenedComponent):
         return rules
 
     def policy_document(self, bucket_arn: str, key_arn: str, account: str) -> dict[str, Any]:
+        """Deny plain HTTP and TLS < 1.2 for everyone; deny uploads that ask for any encryption other than
+        this key (by ARN). Uploads that name no encryption get the bucket's default: this key."""
         everything = [bucket_arn, f"{bucket_arn}/*"]
         statements: list[dict[str, Any]] = [
             {
@@ -178,12 +187,15 @@ class EncryptedBucket(HardenedComponent):
                 "Condition": {"NumericLessThan": {"s3:TlsVersion": MIN_TLS_VERSION}},
             },
             {
-                "Sid": "DenyUploadsNotEncryptedWithKms",
+                "Sid": "DenyUploadsWithOtherEncryption",
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:PutObject",
                 "Resource": f"{bucket_arn}/*",
-                "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+                "Condition": {
+                    "Null": {"s3:x-amz-server-side-encryption": "false"},
+                    "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                },
             },
             {
                 "Sid": "DenyUploadsWithAnotherKey",
@@ -192,7 +204,8 @@ class EncryptedBucket(HardenedComponent):
                 "Action": "s3:PutObject",
                 "Resource": f"{bucket_arn}/*",
                 "Condition": {
-                    "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}
+                    "Null": {"s3:x-amz-server-side-encryption": "false"},
+                    "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn},
                 },
             },
         ]

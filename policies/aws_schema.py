@@ -1,0 +1,106 @@
+"""The shape of a Pulumi AWS resource's inputs as Terraform names them, read from the SDK's input types.
+
+Pulumi names a Terraform list block in the plural (`rules` for `rule`) and its nested types after the singular
+block (`...RuleArgs`); a map (`tags`) keeps its keys as they are; everything else is camelCase for snake_case.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_ARGS = re.compile(r"ForwardRef\('(\w+Args)'\)")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+TERRAFORM_NAME_OVERRIDES: dict[tuple[str, str], str] = {
+    ("aws_launch_template", "block_device_mappings"): "block_device_mappings",
+    ("aws_launch_template", "network_interfaces"): "network_interfaces",
+    ("aws_launch_template", "tag_specifications"): "tag_specifications",
+    ("aws_launch_template", "license_specifications"): "license_specification",
+    ("aws_launch_template", "elastic_gpu_specifications"): "elastic_gpu_specifications",
+}
+"""Blocks whose Terraform name is plural already (Pulumi's type name is singular)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    tf_name: str
+    kind: str  # "value" | "map" | "block" | "blocks"
+    args_class: str | None = None
+
+
+def snake(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()
+
+
+@functools.lru_cache(maxsize=None)
+def resource_fields(token: str, tf_type: str) -> dict[str, Field]:
+    """Input name (as in the inventory, camelCase) → Terraform field, for an `aws:*` type token."""
+    module_path, file_part = token.split(":")[1].split("/")
+    class_name = token.rsplit(":", 1)[1]
+    try:  # the resource's own file: the package namespace may hold a same-named nested type
+        module = importlib.import_module(f"pulumi_aws.{module_path}.{snake(file_part)}")
+    except ImportError:
+        return {}
+    args_cls = getattr(module, f"{class_name}InitArgs", None) or getattr(module, f"{class_name}Args", None)
+    if args_cls is None:
+        return {}
+    return _fields(args_cls, class_name, f"pulumi_aws.{module_path}", tf_type)
+
+
+@functools.lru_cache(maxsize=None)
+def block_fields(package: str, args_class: str) -> dict[str, Field]:
+    inputs = importlib.import_module(f"{package}._inputs")
+    cls = getattr(inputs, args_class, None)
+    if cls is None:
+        return {}
+    return _fields(cls, args_class.removesuffix("Args"), package, None)
+
+
+def _fields(args_cls: type, prefix: str, package: str, tf_type: str | None) -> dict[str, Field]:
+    pulumi_names = {
+        name: getattr(member.fget, "_pulumi_name", name)
+        for name, member in inspect.getmembers(args_cls)
+        if isinstance(member, property)
+    }
+    fields: dict[str, Field] = {}
+    for param in list(inspect.signature(args_cls.__init__).parameters.values())[1:]:
+        text = repr(param.annotation)
+        camel = pulumi_names.get(param.name, param.name)
+        nested = _ARGS.search(text)
+        if nested:
+            inner = nested.group(1)
+            singular = inner.removesuffix("Args")
+            singular = snake(singular[len(prefix):]) if singular.startswith(prefix) and singular != prefix else None
+            is_list = "Sequence[" in text.split(inner)[0]
+            kind = "blocks" if is_list else "block"
+            tf_name = singular if (is_list and singular) else param.name
+            if tf_type and (tf_type, param.name) in TERRAFORM_NAME_OVERRIDES:
+                tf_name = TERRAFORM_NAME_OVERRIDES[(tf_type, param.name)]
+            fields[camel] = Field(tf_name, kind, inner)
+        elif "Mapping[" in text:
+            fields[camel] = Field(param.name, "map")
+        else:
+            fields[camel] = Field(param.name, "value")
+    return fields
+
+
+def to_terraform(value: dict[str, Any], fields: dict[str, Field], package: str) -> dict[str, Any]:
+    """Inventory inputs → Terraform attribute values (blocks list-wrapped, as in a plan)."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        field = fields.get(key) or Field(snake(key), "map" if isinstance(item, dict) else "value")
+        out[field.tf_name] = convert(item, field, package)
+    return out
+
+
+def convert(item: Any, field: Field, package: str) -> Any:
+    if field.kind in ("block", "blocks") and field.args_class:
+        inner = block_fields(package, field.args_class)
+        items = item if isinstance(item, list) else [item]
+        return [to_terraform(i, inner, package) if isinstance(i, dict) else i for i in items]
+    return item

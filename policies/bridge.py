@@ -1,0 +1,216 @@
+"""Inventory → what stock checkov reads: a Terraform plan (JSON) for `aws:*` resources, Kubernetes manifests
+for `kubernetes:*` resources. References stay references, so checkov's graph checks see the connections."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from hardstack.errors import GateError
+from hardstack.stacks.inventory import Inventory, Reference, Resource
+
+from .aws_schema import Field, resource_fields, snake, to_terraform
+from .aws_types import PROVIDER_RESOURCE_PREFIX, TERRAFORM_TYPES
+
+TERRAFORM_VERSION = "1.9.8"
+"""Stated in the plan: checkov scans nothing (and says nothing) when the plan lacks a version."""
+
+PLAN_FILE = "plan.json"
+MANIFEST_DIR = "manifests"
+
+_IDENT = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass
+class Bridged:
+    """The files for checkov and, for each judged resource, its checkov address."""
+
+    plan: dict[str, Any] | None
+    manifests: dict[str, str]
+    address_of: dict[str, str] = field(default_factory=dict)  # URN → address
+    urn_of: dict[str, str] = field(default_factory=dict)  # address → URN
+    not_judged: dict[str, str] = field(default_factory=dict)  # URN → why (components, providers)
+
+    def files(self) -> dict[str, str]:
+        out = dict(self.manifests)
+        if self.plan is not None:
+            out[PLAN_FILE] = json.dumps(self.plan, indent=2, sort_keys=True) + "\n"
+        return out
+
+
+def bridge(inventory: Inventory) -> Bridged:
+    aws = [r for r in inventory if r.custom and r.type.startswith("aws:")]
+    kube = [r for r in inventory if r.custom and r.type.startswith("kubernetes:")]
+    other = [
+        r for r in inventory
+        if r.custom and not r.type.startswith(("aws:", "kubernetes:", PROVIDER_RESOURCE_PREFIX))
+    ]
+    unmapped = sorted({r.type for r in aws if r.type not in TERRAFORM_TYPES})
+    if unmapped or other:
+        raise GateError(
+            "not verified: no translation for resource types "
+            + ", ".join(unmapped + sorted({r.type for r in other}))
+            + "; hardstack cannot judge them, so the stack is not verified"
+        )
+    out = Bridged(plan=None, manifests={})
+    for r in inventory:
+        if not r.custom:
+            out.not_judged[r.urn] = "component (its children are judged)"
+        elif r.type.startswith(PROVIDER_RESOURCE_PREFIX):
+            out.not_judged[r.urn] = "provider configuration"
+    _addresses(aws, out)
+    if aws:
+        out.plan = _plan(aws, out.address_of)
+    for r in kube:
+        path, address, text = _manifest(r)
+        out.manifests[path] = text
+        out.address_of[r.urn], out.urn_of[address] = address, r.urn
+    return out
+
+
+def _addresses(resources: list[Resource], out: Bridged) -> None:
+    taken: set[str] = set()
+    for r in resources:
+        name = _IDENT.sub("_", r.name)
+        if not name or not (name[0].isalpha() or name[0] == "_"):
+            name = f"r_{name}"
+        address = f"{TERRAFORM_TYPES[r.type]}.{name}"
+        if address in taken:  # same type and name under different parents
+            address = f"{address}_{hashlib.sha256(r.urn.encode()).hexdigest()[:8]}"
+        taken.add(address)
+        out.address_of[r.urn], out.urn_of[address] = address, r.urn
+
+
+def _plan(resources: list[Resource], address_of: dict[str, str]) -> dict[str, Any]:
+    planned, configured = [], []
+    for r in resources:
+        tf_type = TERRAFORM_TYPES[r.type]
+        address = address_of[r.urn]
+        name = address.split(".", 1)[1]
+        package = f"pulumi_aws.{r.type.split(':')[1].split('/')[0]}"
+        fields = resource_fields(r.type, tf_type)
+        values = to_terraform(r.inputs, fields, package)
+        expressions: dict[str, Any] = {}
+        for ref in r.references:
+            target = address_of.get(ref.resource)
+            if target is None:
+                continue
+            path = _tf_path(ref.path, fields, package)
+            refs = [f"{target}.{snake(ref.attribute)}", target] if ref.attribute else [target]
+            if ref.match == "exact":
+                _remove(values, path)  # computed from another resource: unknown at plan time, as Terraform says
+            _add_expression(expressions, path, refs)
+        planned.append(
+            {
+                "address": address,
+                "mode": "managed",
+                "type": tf_type,
+                "name": name,
+                "provider_name": "registry.terraform.io/hashicorp/aws",
+                "schema_version": 0,
+                "values": values,
+            }
+        )
+        configured.append(
+            {
+                "address": address,
+                "mode": "managed",
+                "type": tf_type,
+                "name": name,
+                "provider_config_key": "aws",
+                "expressions": expressions,
+                "schema_version": 0,
+            }
+        )
+    return {
+        "format_version": "1.2",
+        "terraform_version": TERRAFORM_VERSION,
+        "planned_values": {"root_module": {"resources": planned}},
+        "configuration": {
+            "provider_config": {"aws": {"name": "aws", "full_name": "registry.terraform.io/hashicorp/aws"}},
+            "root_module": {"resources": configured},
+        },
+    }
+
+
+def _tf_path(path: tuple[str | int, ...], fields: dict[str, Field], package: str) -> tuple[str | int, ...]:
+    """A reference's input path in Terraform terms, cut at the attribute that holds the reference."""
+    from .aws_schema import block_fields
+
+    out: list[str | int] = []
+    current = fields
+    i = 0
+    while i < len(path):
+        key = path[i]
+        if not isinstance(key, str):
+            break
+        f = current.get(key) or Field(snake(key), "value")
+        out.append(f.tf_name)
+        if f.kind == "block" and f.args_class:
+            out.append(0)
+            current = block_fields(package, f.args_class)
+            i += 1
+        elif f.kind == "blocks" and f.args_class and i + 1 < len(path) and isinstance(path[i + 1], int):
+            out.append(path[i + 1])
+            current = block_fields(package, f.args_class)
+            i += 2
+        else:
+            break  # a value, a list of values or a map: the reference is on this attribute
+    while out and isinstance(out[-1], int):  # a whole block: the reference is on the block's attribute
+        out.pop()
+    return tuple(out)
+
+
+def _remove(values: dict[str, Any], path: tuple[str | int, ...]) -> None:
+    node: Any = values
+    for key in path[:-1]:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
+
+
+def _add_expression(expressions: dict[str, Any], path: tuple[str | int, ...], refs: list[str]) -> None:
+    node: Any = expressions
+    for key, nxt in zip(path, path[1:]):
+        if isinstance(key, int):
+            while len(node) <= key:
+                node.append({})
+            node = node[key]
+        else:
+            node = node.setdefault(key, [] if isinstance(nxt, int) else {})
+    leaf = node.setdefault(path[-1], {"references": []})
+    for ref in refs:
+        if ref not in leaf["references"]:
+            leaf["references"].append(ref)
+
+
+def _manifest(r: Resource) -> tuple[str, str, str]:
+    body = {k: v for k, v in r.inputs.items() if k not in ("id", "urn")}
+    kind = body.get("kind") or r.type.rsplit(":", 1)[-1]
+    api_version = body.get("apiVersion") or _api_version(r.type)
+    body = {"apiVersion": api_version, "kind": kind, **{k: v for k, v in body.items() if k not in ("apiVersion", "kind")}}
+    meta = body.setdefault("metadata", {})
+    name = meta.get("name") or r.name
+    meta["name"] = name
+    namespace = meta.get("namespace") or "default"
+    address = f"{kind}.{namespace}.{name}"
+    path = f"{MANIFEST_DIR}/{namespace}/{kind.lower()}-{name}.yaml"
+    return path, address, yaml.safe_dump(body, sort_keys=True)
+
+
+def _api_version(token: str) -> str:
+    group_version = token.split(":")[1]  # e.g. core/v1, apps/v1, networking.k8s.io/v1
+    group, _, version = group_version.rpartition("/")
+    return version if group == "core" else f"{group}/{version}"
+
+
+def ref_address(ref: Reference, bridged: Bridged) -> str | None:
+    return bridged.address_of.get(ref.resource)
