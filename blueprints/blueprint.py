@@ -8,6 +8,7 @@ from pydantic import StringConstraints, field_validator
 
 from .base import Classification, Name, Spec
 from .data import DataSpec
+from .exceptions import ExceptionSpec
 from .kms import KmsSpec
 from .network import NetworkSpec
 
@@ -48,6 +49,9 @@ class Blueprint(Spec):
     network: NetworkSpec = NetworkSpec()
     """The segmented VPC."""
 
+    exceptions: list[ExceptionSpec] = []
+    """Failed checks accepted on purpose, each with reason, owner and expiry (shown in every report)."""
+
     @field_validator("tags")
     @classmethod
     def _no_reserved_tags(cls, v: dict[str, str]) -> dict[str, str]:
@@ -69,3 +73,6 @@ class StackFile(Spec):
     overrides: dict[str, Any] = {}
     """Blueprint settings deep-merged onto the blueprint: mappings merge key by key, lists of named items merge
     by `name` (a new name adds an item), other values replace. Unknown settings are errors."""
+
+    exceptions: list[ExceptionSpec] = []
+    """Exceptions of this environment, added to the blueprint's."""

@@ -101,8 +101,25 @@ def _load_stack(tree: LDict, path: Path) -> LoadedBlueprint:
     base = _resolve_extends(bp_tree, bp_path, chain=[])
     overrides = tree.get("overrides") or LDict(loc=locate(tree, ("overrides",)))
     merged = merge(base, overrides)
+    if tree.get("exceptions"):
+        merged = _append(merged, "exceptions", tree["exceptions"])
     bp = validate(merged, Blueprint)
     return LoadedBlueprint(bp, stack.name or bp.name, str(path), merged)
+
+
+def _append(tree: LDict, key: str, items: LList) -> LDict:
+    """`tree` with `items` appended to its list `key`, each keeping its own location."""
+    out = LDict(tree, loc=tree.loc)
+    out.locs.update(tree.locs)
+    existing = tree.get(key) or LList()
+    combined = LList(list(existing) + list(items), loc=getattr(existing, "loc", None))
+    combined.locs.update(getattr(existing, "locs", {}))
+    for j, _ in enumerate(items):
+        if j in getattr(items, "locs", {}):
+            combined.locs[len(existing) + j] = items.locs[j]
+    out[key] = combined
+    out.locs.setdefault(key, getattr(items, "loc", None) or ("", 0))
+    return out
 
 
 def merge(base: Any, over: Any) -> Any:

@@ -10,7 +10,7 @@ from ipaddress import IPv4Network
 from typing import Literal
 
 from hardstack.blueprints.cidr import TierPlan
-from hardstack.blueprints.network import Tier
+from hardstack.blueprints.network import PRIVATE_TIERS, Tier
 
 TIER_PEERS: dict[Tier, tuple[Tier, ...]] = {
     Tier.ingress: (Tier.inference,),
@@ -34,6 +34,8 @@ EPHEMERAL_LINUX = (32768, 65535)
 """Return traffic from outside the VPC: Linux's ephemeral range (it excludes the SSH, FTP and RDP ports)."""
 EPHEMERAL_ANY = (1024, 65535)
 """Return traffic from inside the VPC."""
+NAT_RETURN_FROM_ANYWHERE = ((1024, 3388), (3390, 65535))
+"""Replies to a NAT gateway arrive on any of its source ports (1024-65535); RDP's port is left out."""
 ANYWHERE = IPv4Network("0.0.0.0/0")
 
 
@@ -46,11 +48,12 @@ class AclRule:
     to_port: int
     cidr: IPv4Network
     why: str
+    action: Literal["allow", "deny"] = "allow"
 
     def as_args(self) -> dict[str, object]:
         return {
             "rule_no": self.rule_no,
-            "action": "allow",
+            "action": self.action,
             "protocol": self.protocol,
             "from_port": self.from_port,
             "to_port": self.to_port,
@@ -66,8 +69,11 @@ def acl_rules(tier: Tier, plans: dict[Tier, TierPlan], egress: str, public: bool
             flows.append(("ingress", "tcp", HTTPS, HTTPS, plans[t].block, f"HTTPS from {t.value} to the NAT gateways"))
             flows.append(("egress", "tcp", *EPHEMERAL_ANY, plans[t].block, f"return traffic to {t.value}"))
         if egress == "nat":
+            for t in PRIVATE_TIERS:  # nothing else from inside the VPC, before the replies from anywhere
+                flows.append(("ingress-deny", "-1", 0, 0, plans[t].block, f"nothing else from {t.value}"))
             flows.append(("egress", "tcp", HTTPS, HTTPS, ANYWHERE, "HTTPS out through the NAT gateways"))
-            flows.append(("ingress", "tcp", *EPHEMERAL_LINUX, ANYWHERE, "return traffic to the NAT gateways"))
+            for lo, hi in NAT_RETURN_FROM_ANYWHERE:
+                flows.append(("ingress", "tcp", lo, hi, ANYWHERE, "return traffic to the NAT gateways"))
         return _number(flows)
     for peer in TIER_PEERS[tier]:
         flows.append(("ingress", "-1", 0, 0, plans[peer].block, f"from the {peer.value} tier"))
@@ -87,9 +93,11 @@ def acl_rules(tier: Tier, plans: dict[Tier, TierPlan], egress: str, public: bool
 
 
 def _number(flows: list[tuple[str, str, int, int, IPv4Network, str]]) -> list[AclRule]:
+    """Number the rules in the order given (ACLs apply the lowest matching number first)."""
     counters = {"ingress": 100, "egress": 100}
     rules = []
-    for direction, proto, lo, hi, cidr, why in flows:
-        rules.append(AclRule(direction, counters[direction], proto, lo, hi, cidr, why))  # type: ignore[arg-type]
+    for kind, proto, lo, hi, cidr, why in flows:
+        direction, _, action = kind.partition("-")
+        rules.append(AclRule(direction, counters[direction], proto, lo, hi, cidr, why, action or "allow"))  # type: ignore[arg-type]
         counters[direction] += 10
     return rules

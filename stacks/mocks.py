@@ -127,6 +127,7 @@ class ProviderLikeMocks(pulumi_mocks.Mocks):
                 defaultSecurityGroupId=f"sg-{_digest(urn + 'dsg')}",
                 defaultNetworkAclId=f"acl-{_digest(urn + 'dacl')}",
                 mainRouteTableId=f"rtb-{_digest(urn + 'mrt')}",
+                defaultRouteTableId=f"rtb-{_digest(urn + 'mrt')}",
                 ownerId=ACCOUNT_ID,
             )
         if type_ == "aws:ec2/vpcEndpoint:VpcEndpoint":
@@ -208,6 +209,35 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.records: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
+        self.transforms_of: dict[str, list[Any]] = {}
+
+    def _transformed(self, request: Any, urn: str) -> Any:
+        """Run Pulumi transforms as the engine does (the base mock monitor skips them): the resource's own,
+        then each ancestor's from the nearest up, then the stack's. Returns the (possibly new) properties."""
+        own = pulumi_mocks._resolve_callbacks(request.transforms)
+        self.transforms_of[urn] = own
+        chain = list(own)
+        parent = request.parent or None
+        while parent and parent in self.records:
+            chain.extend(self.transforms_of.get(parent, []))
+            parent = self.records[parent]["parent"]
+        chain.extend(self._stack_transforms)
+        if not chain:
+            return request.object
+        import inspect
+
+        from pulumi import ResourceOptions
+        from pulumi.resource import ResourceTransformArgs
+
+        props = rpc.deserialize_properties(request.object)
+        for transform in chain:
+            result = transform(ResourceTransformArgs(bool(request.custom), request.type, request.name, props,
+                                                     ResourceOptions()))
+            if inspect.isawaitable(result):
+                result = _sync_await(result)
+            if result is not None:
+                props = result.props
+        return _sync_await(rpc.serialize_properties(props, {}))
 
     stack_urn: str | None = None
 
@@ -221,8 +251,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.stack_urn = urn
             return resource_pb2.RegisterResourceResponse(urn=urn)
         _ensure_event_loop()
-        wire = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
-        inputs = normalize(rpc.deserialize_properties(request.object))
+        obj = self._transformed(request, urn)
+        wire = json_format.MessageToDict(obj, preserving_proto_field_name=True)
+        inputs = normalize(rpc.deserialize_properties(obj))
         deps = {
             prop: sorted(set(pd.urns))
             for prop, pd in request.propertyDependencies.items()
@@ -232,7 +263,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             rid, state = self.mocks.outputs(urn, request.type, request.name, inputs)  # type: ignore[attr-defined]
         else:
             rid, state = "", {}
-        obj = _sync_await(rpc.serialize_properties(state, {}))
+        out = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid, state)
         self.records[urn] = {
             "urn": urn,
@@ -245,4 +276,4 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             "outputs": normalize(state),
         }
         self.order.append(urn)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=out)

@@ -60,12 +60,13 @@ def host(plans: dict[Tier, TierPlan], tier: Tier, az: int = 0) -> IPv4Address:
 
 def permits(rules: list[AclRule], direction: str, proto: str, peer: IPv4Address, port: int) -> bool:
     """Whether an ACL lets a packet through: `peer` is the remote address (source for ingress, destination for
-    egress), `port` the destination port. All rules are allow rules; anything unmatched is denied."""
-    for r in rules:
+    egress), `port` the destination port. As AWS does: the lowest-numbered matching rule decides (allow or
+    deny); anything unmatched is denied."""
+    for r in sorted(rules, key=lambda r: r.rule_no):
         if r.direction != direction or peer not in r.cidr:
             continue
         if r.protocol == "-1" or (r.protocol == proto and r.from_port <= port <= r.to_port):
-            return True
+            return r.action == "allow"
     return False
 
 
@@ -356,8 +357,10 @@ def test_public_tier_has_rules_only_in_nat_mode(spec_id: str) -> None:
     assert acl_rules(Tier.public, plans, "none", False) == []
     nat = acl_rules(Tier.public, plans, "nat", True)
     assert nat
-    peers = {r.cidr for r in nat if r.cidr != ANYWHERE}
+    peers = {r.cidr for r in nat if r.cidr != ANYWHERE and r.action == "allow"}
     assert peers == {plans[Tier.inference].block, plans[Tier.training].block}
+    denied = {r.cidr for r in nat if r.action == "deny"}
+    assert denied == {plans[t].block for t in PRIVATE_TIERS}, "everything else from inside the VPC is refused"
 
 
 @pytest.mark.parametrize("spec_id", SPECS)

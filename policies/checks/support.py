@@ -1,0 +1,80 @@
+"""The base of hardstack's Python checks: checkov's resource check, described by a CheckMeta."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from checkov.common.bridgecrew.severities import Severities
+from checkov.common.models.enums import CheckCategories, CheckResult
+from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
+
+from hardstack.policies.meta import CheckMeta
+
+PASSED, FAILED = CheckResult.PASSED, CheckResult.FAILED
+
+_CATEGORY = {
+    "data": CheckCategories.ENCRYPTION,
+    "identity": CheckCategories.IAM,
+    "infrastructure": CheckCategories.NETWORKING,
+    "operations": CheckCategories.LOGGING,
+    "supply chain": CheckCategories.SUPPLY_CHAIN,
+    "model": CheckCategories.GENERAL_SECURITY,
+    "agents": CheckCategories.GENERAL_SECURITY,
+}
+
+
+class HardstackCheck(BaseResourceCheck):
+    META: CheckMeta
+
+    def __init__(self) -> None:
+        meta = self.META
+        super().__init__(
+            name=meta.title,
+            id=meta.id,
+            categories=[_CATEGORY[meta.area]],
+            supported_resources=list(meta.resources),
+            guideline=meta.remediation,
+        )
+        self.severity = Severities[meta.severity]
+
+
+def value(conf: dict[str, Any], *path: str, default: Any = None) -> Any:
+    """A value from checkov's list-wrapped configuration: value(conf, "rule", "default_retention", "mode")."""
+    node: Any = conf
+    for key in path:
+        while isinstance(node, list) and len(node) == 1:
+            node = node[0]
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    while isinstance(node, list) and len(node) == 1:
+        node = node[0]
+    return node
+
+
+def policy_document(conf: dict[str, Any], key: str = "policy") -> dict[str, Any] | None:
+    """A policy attribute as a document (checkov parses some policies already; others stay JSON strings)."""
+    doc = value(conf, key)
+    if isinstance(doc, str):
+        try:
+            doc = json.loads(doc)
+        except json.JSONDecodeError:
+            return None
+    return doc if isinstance(doc, dict) else None
+
+
+def statements(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not doc:
+        return []
+    found = doc.get("Statement", [])
+    return [found] if isinstance(found, dict) else [s for s in found if isinstance(s, dict)]
+
+
+def as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else [v]
+
+
+def is_reference(v: Any, tf_type: str) -> bool:
+    """The value is a reference to a resource of `tf_type` in this plan (not a literal from elsewhere)."""
+    return isinstance(v, str) and v.startswith(f"{tf_type}.")
