@@ -19,13 +19,15 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 demo: setup
-	$(VENV)/bin/hardstack synth llm-inference --out-dir out
+	$(VENV)/bin/hardstack check llm-inference --out-dir out
 
 test: setup
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
 
 docs: setup
 	$(VENV)/bin/python -m hardstack.blueprints.reference > docs/blueprint-reference.md
+	$(VENV)/bin/python -m hardstack.policies.docs > docs/checks.md
+	$(VENV)/bin/python -c "import json; from hardstack.policies.formats import JSON_SCHEMA; print(json.dumps(JSON_SCHEMA, indent=2))" > docs/report-schema.json
 
 bench: setup
 	$(VENV)/bin/python bench/run.py

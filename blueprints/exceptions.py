@@ -40,3 +40,10 @@ class ExceptionSpec(Spec):
         if len(" ".join(v.split())) < MIN_REASON_LENGTH:
             raise ValueError(f"a reason must say something: at least {MIN_REASON_LENGTH} characters")
         return v
+
+
+class ExceptionsFile(Spec):
+    """Exceptions for a Pulumi project directory (`hardstack check DIR --exceptions FILE`)."""
+
+    exceptions: list[ExceptionSpec] = []
+    """Failed checks accepted on purpose."""

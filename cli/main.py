@@ -22,7 +22,7 @@ def _run(ctx: click.Context, fn: Callable[[], Any]) -> Any:
     """Run a command body: hardstack errors become a message and their exit code, anything else exit 3."""
     debug = ctx.find_object(Context).debug if ctx.find_object(Context) else False
     try:
-        return fn()
+        return fn() or 0
     except HardstackError as e:
         if debug:
             traceback.print_exc()
@@ -49,28 +49,124 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = Context(debug)
 
 
+STACK_OPTION = click.option("--stack", default=None, help="Stack of a Pulumi project directory (default: dev).")
+
+
+def _synth_files(inventory) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """inventory.json, and what stock checkov reads (plan.json, manifests/) when every type can be translated."""
+    from hardstack.errors import GateError
+    from hardstack.policies.bridge import bridge
+
+    files = {"inventory.json": inventory.dumps()}
+    try:
+        files.update(bridge(inventory).files())
+    except GateError as e:
+        click.echo(f"warning: {e}; plan.json is not written", err=True)
+    return files
+
+
 @main.command()
 @click.argument("target")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory for inventory.json.")
-@click.option("--stack", default=None, help="Stack name for a Pulumi project directory (default: dev).")
+              help="Directory for inventory.json, plan.json and manifests/.")
+@STACK_OPTION
 @click.option("--force", is_flag=True, help="Write into a non-empty directory hardstack did not create.")
 @click.pass_context
 def synth(ctx: click.Context, target: str, out_dir: Path, stack: str | None, force: bool) -> None:
-    """Synthesize TARGET under mocks and write DIR/inventory.json.
+    """Synthesize TARGET under mocks and write DIR/inventory.json, DIR/plan.json and DIR/manifests/.
 
     TARGET is a shipped blueprint's name, a blueprint or stack file, or a Pulumi Python project directory.
+    `checkov -d DIR --external-checks-dir "$(hardstack checks-dir)"` then judges DIR as `hardstack check` does.
     """
 
     def body() -> None:
         from hardstack.stacks.outdir import write_files
-        from hardstack.stacks.targets import synth_target
+        from hardstack.stacks.targets import synthesize
 
-        inventory = synth_target(target, stack=stack or "dev")
-        write_files(out_dir, {"inventory.json": inventory.dumps()}, force=force)
-        click.echo(f"synthesized {len(inventory)} resources → {out_dir / 'inventory.json'}")
+        inventory = synthesize(target, stack).inventory
+        write_files(out_dir, _synth_files(inventory), force=force)
+        click.echo(f"synthesized {len(inventory)} resources → {out_dir}")
 
     _run(ctx, body)
+
+
+@main.command()
+@click.argument("target")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "sarif", "junit"]), default="table",
+              show_default=True, help="Report format.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to FILE.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write what `synth` writes, and the report, to DIR.")
+@click.option("--exceptions", "exceptions_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Exceptions for a Pulumi project directory (a YAML file with `exceptions:`).")
+@STACK_OPTION
+@click.option("--force", is_flag=True, help="Write into a non-empty --out-dir hardstack did not create.")
+@click.pass_context
+def check(ctx: click.Context, target: str, fmt: str, output: Path | None, out_dir: Path | None,
+          exceptions_file: Path | None, stack: str | None, force: bool) -> None:
+    """Synthesize TARGET and judge it with checkov and hardstack's checks.
+
+    Exit codes: 0 passed, 1 violations, 2 invalid input or usage, 3 not verified (the gate could not run).
+    """
+
+    def body() -> int:
+        from hardstack.policies.worker import CheckovWorker
+
+        with CheckovWorker() as worker:  # forked first: loading checkov overlaps with synthesis
+            return judge(worker)
+
+    def judge(worker) -> int:  # type: ignore[no-untyped-def]
+        from hardstack.policies.formats import render
+        from hardstack.policies.gate import run_gate
+        from hardstack.stacks.outdir import write_file, write_files
+        from hardstack.stacks.targets import synthesize
+
+        synthesized = synthesize(target, stack, exceptions_file)
+        report = run_gate(synthesized.inventory, target=target, exceptions=synthesized.exceptions,
+                          locate=synthesized.locate, engine=worker)
+        text = render(report, fmt, color=output is None and sys.stdout.isatty())
+        if out_dir is not None:
+            files = _synth_files(synthesized.inventory)
+            files[f"report.{ {'table': 'txt', 'junit': 'xml'}.get(fmt, fmt) }"] = render(report, fmt)
+            write_files(out_dir, files, force=force)
+        if output is not None:
+            write_file(output, text)
+            s = report.summary()
+            click.echo(f"{'passed' if report.passed else 'FAILED'}: {s['failed']} failed, {s['skipped']} skipped, "
+                       f"{s['passed']} passed → {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+        return 0 if report.passed else 1
+
+    ctx.exit(_run(ctx, body))
+
+
+@main.command("checks")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def checks_command(ctx: click.Context, fmt: str) -> None:
+    """List every check the gate runs: hardstack's own and checkov's, with ID, title and severity."""
+
+    def body() -> None:
+        from hardstack.policies.listing import all_checks
+
+        rows = all_checks()
+        if fmt == "json":
+            click.echo(json.dumps([r.__dict__ for r in rows], indent=2))
+            return
+        for r in rows:
+            flag = " (never waivable)" if not r.waivable else ""
+            click.echo(f"{r.id:<14} {r.engine:<9} {r.severity or '-':<9} {r.title}{flag}")
+
+    _run(ctx, body)
+
+
+@main.command("checks-dir")
+def checks_dir() -> None:
+    """Print the directory of hardstack's checks, for `checkov --external-checks-dir`."""
+    from hardstack.policies.engine import CHECKS_DIR
+
+    click.echo(str(CHECKS_DIR))
 
 
 @main.command()

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from hardstack.blueprints.base import Classification
 from hardstack.blueprints.network import PRIVATE_TIERS, NetworkSpec, Tier
 
 from .base import HardenedComponent, account_and_partition
@@ -27,7 +28,8 @@ class SegmentedVpc(HardenedComponent):
     their own route tables and network ACL. No subnet assigns public IPs; the default security group, ACL and
     route table are managed with no rules; all traffic is flow-logged to a CMK-encrypted log group; AWS APIs are
     reached through an S3 gateway endpoint (limited to this account's buckets) and private interface endpoints.
-    Public subnets exist only for NAT gateways (`egress: nat`) or internet-facing endpoints."""
+    Public subnets exist only for NAT gateways (`egress: nat`) or internet-facing endpoints. Every resource is
+    tagged with the class of the data the network carries (`classification`)."""
 
     TYPE = "hardstack:network:SegmentedVpc"
 
@@ -37,12 +39,14 @@ class SegmentedVpc(HardenedComponent):
         spec: NetworkSpec,
         log_key: CustomerManagedKey,
         *,
+        classification: Classification = Classification.regulated,
         internet_facing: bool = False,
         extra_interface_endpoints: Sequence[str] = (),
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(name, tags=tags, opts=opts)
+        self.tags = {**self.tags, "hardstack:classification": classification.value}
         self.spec = spec
         self.plan = spec.plan()
         self.public = internet_facing or spec.egress == "nat"

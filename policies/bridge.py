@@ -98,10 +98,10 @@ def _plan(resources: list[Resource], address_of: dict[str, str]) -> dict[str, An
         expressions: dict[str, Any] = {}
         for ref in r.references:
             target = address_of.get(ref.resource)
-            if target is None:
-                continue
+            if target is None or ref.attribute is None:
+                continue  # a dependency whose value is not found in the input is not a Terraform reference
             path = _tf_path(ref.path, fields, package)
-            refs = [f"{target}.{snake(ref.attribute)}", target] if ref.attribute else [target]
+            refs = [f"{target}.{snake(ref.attribute)}", target]
             if ref.match == "exact":
                 _remove(values, path)  # computed from another resource: unknown at plan time, as Terraform says
             _add_expression(expressions, path, refs)
@@ -131,10 +131,7 @@ def _plan(resources: list[Resource], address_of: dict[str, str]) -> dict[str, An
         "format_version": "1.2",
         "terraform_version": TERRAFORM_VERSION,
         "planned_values": {"root_module": {"resources": planned}},
-        "configuration": {
-            "provider_config": {"aws": {"name": "aws", "full_name": "registry.terraform.io/hashicorp/aws"}},
-            "root_module": {"resources": configured},
-        },
+        "configuration": {"root_module": {"resources": configured}},
     }
 
 

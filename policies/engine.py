@@ -104,3 +104,23 @@ def _address(rec: Any, framework: str) -> str:
     if framework == "terraform_plan":
         return rec.resource_address or rec.resource
     return rec.resource
+
+
+def known_check_ids() -> set[str]:
+    """Every check ID the gate can report: checkov's (Terraform and Kubernetes) and hardstack's."""
+    load_checks()
+    from checkov.common.checks_infra.registry import get_graph_checks_registry
+    from checkov.kubernetes.checks.resource.registry import registry as k8s_registry
+    from checkov.terraform.checks.resource.registry import resource_registry
+
+    ids: set[str] = set()
+    for registry in (resource_registry, k8s_registry):
+        for checks in registry.checks.values():
+            ids |= {c.id for c in checks}
+        for checks in getattr(registry, "wildcard_checks", {}).values():
+            ids |= {c.id for c in checks}
+    for framework in ("terraform", "kubernetes"):
+        graph = get_graph_checks_registry(framework)
+        graph.load_checks()
+        ids |= {c.id for c in graph.checks}
+    return ids

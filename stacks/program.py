@@ -35,7 +35,7 @@ def build(bp: Blueprint) -> Environment:
         tags=tags,
     )
     env.keys["logs"] = logs_key
-    env.network = SegmentedVpc("network", bp.network, logs_key, tags=tags)
+    env.network = SegmentedVpc("network", bp.network, logs_key, classification=bp.classification, tags=tags)
 
     if bp.data.buckets:
         access_logs = AccessLogBucket(ACCESS_LOG_BUCKET, logs_key, retention_days=bp.data.access_log_days, tags=tags)

@@ -2,33 +2,60 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from hardstack.blueprints.loader import catalog, load
+from hardstack.blueprints.exceptions import ExceptionsFile, ExceptionSpec
+from hardstack.blueprints.loader import LoadedBlueprint, catalog, load, validate
+from hardstack.blueprints.yamlsource import load_yaml, locate
+from hardstack.errors import InvalidInput
 
 from .inventory import Inventory
 from .synth import run_program, synth_directory
 
 
-def synth_target(target: str, stack: str = "dev") -> Inventory:
+@dataclass
+class Synthesized:
+    """A synthesized target and the exceptions declared for it (with where each came from)."""
+
+    target: str
+    inventory: Inventory
+    exceptions: list[ExceptionSpec] = field(default_factory=list)
+    locate: Callable[..., tuple[str, int] | None] = lambda *path: None
+
+
+def synthesize(target: str, stack: str | None = None, exceptions_file: Path | None = None) -> Synthesized:
     path = Path(target)
     if path.is_dir():
-        return synth_directory(path, stack=stack)
+        inventory = synth_directory(path, stack=stack or "dev")
+        if exceptions_file is None:
+            return Synthesized(target, inventory)
+        tree = load_yaml(exceptions_file)
+        declared = validate(tree, ExceptionsFile)
+        return Synthesized(target, inventory, list(declared.exceptions), lambda *p: locate(tree, p))
     if target not in catalog() and not path.exists():
-        from hardstack.errors import InvalidInput
-
         raise InvalidInput(
             "no such target",
             received=target,
             allowed="a shipped blueprint (" + ", ".join(catalog()) + "), a blueprint or stack file, "
             "or a Pulumi project directory",
         )
+    if exceptions_file is not None:
+        raise InvalidInput("--exceptions is for Pulumi project directories; declare exceptions in the blueprint "
+                           "or stack file", received=str(exceptions_file))
     loaded = load(target)
-    return synth_loaded(loaded)
+    return Synthesized(target, synth_loaded(loaded), list(loaded.blueprint.exceptions), loaded.locate)
 
 
-def synth_loaded(loaded) -> Inventory:  # type: ignore[no-untyped-def]
+def synth_target(target: str, stack: str = "dev") -> Inventory:
+    return synthesize(target, stack).inventory
+
+
+def synth_loaded(loaded: LoadedBlueprint) -> Inventory:
     from .program import build
 
     bp = loaded.blueprint
     return run_program(lambda: build(bp), project=bp.name, stack=loaded.stack_name, region=bp.region)
+
+

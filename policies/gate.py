@@ -1,0 +1,175 @@
+"""The gate: synthesized inventory → checkov and hardstack checks → exceptions → a report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hardstack.blueprints.exceptions import ExceptionSpec
+from hardstack.errors import GateError
+from hardstack.stacks.inventory import Inventory
+
+from .bridge import MANIFEST_DIR, PLAN_FILE, Bridged, bridge
+from .exceptions import ResolvedException, resolve
+
+
+@dataclass(frozen=True)
+class Result:
+    check_id: str
+    status: str  # passed | failed | skipped
+    resource: str  # Pulumi URN
+    address: str  # Terraform address or Kubernetes Kind.namespace.name
+    engine: str  # checkov | hardstack
+    title: str
+    severity: str | None
+    justification: str | None = None
+    exception: dict[str, str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "check_id": self.check_id,
+            "status": self.status,
+            "resource": self.resource,
+            "address": self.address,
+            "engine": self.engine,
+            "title": self.title,
+            "severity": self.severity,
+            "justification": self.justification,
+        }
+        if self.exception:
+            out["exception"] = self.exception
+        return out
+
+
+@dataclass
+class GateReport:
+    target: str
+    results: list[Result]
+    resources: int
+    inventory_digest: str
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def passed(self) -> bool:
+        return self.count("failed") == 0
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "resources": self.resources,
+            "passed": self.count("passed"),
+            "failed": self.count("failed"),
+            "skipped": self.count("skipped"),
+        }
+
+
+def digest(inventory: Inventory) -> str:
+    return "sha256:" + hashlib.sha256(inventory.dumps().encode()).hexdigest()
+
+
+def run_gate(
+    inventory: Inventory,
+    *,
+    target: str,
+    exceptions: list[ExceptionSpec] = (),  # type: ignore[assignment]
+    locate: Callable[..., tuple[str, int] | None] = lambda *path: None,
+    work_dir: Path | None = None,
+    today: dt.date | None = None,
+    checks: list[str] | None = None,
+    engine: Any = None,
+) -> GateReport:
+    """Judge an inventory. Raises InvalidInputs for bad exceptions and GateError when it cannot judge.
+
+    `engine` runs checkov: this process by default, or a CheckovWorker started before synthesis.
+    """
+    from . import engine as in_process
+    from .catalog import hardstack_checks, non_waivable
+
+    engine = engine or in_process
+    today = today or dt.date.today()
+    bridged = bridge(inventory)
+    resolved = resolve(list(exceptions), inventory, bridged.address_of, engine.known_check_ids(), non_waivable(),
+                       locate)
+    with tempfile.TemporaryDirectory(prefix="hardstack-gate-") as tmp:
+        directory = work_dir or Path(tmp)
+        for rel, text in bridged.files().items():
+            path = directory / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        findings, seen = engine.scan(directory, PLAN_FILE if bridged.plan else None,
+                                     MANIFEST_DIR if bridged.manifests else None, checks)
+    _all_judged(bridged, seen)
+    own = hardstack_checks()
+    results = []
+    for f in findings:
+        urn = bridged.urn_of.get(f.address)
+        if urn is None:
+            raise GateError(f"not verified: checkov reported {f.check_id} on {f.address!r}, which the stack does not hold")
+        meta = own.get(f.check_id)
+        result = Result(
+            check_id=f.check_id,
+            status=f.status,
+            resource=urn,
+            address=f.address,
+            engine="hardstack" if meta else "checkov",
+            title=meta.meta.title if meta else f.title,
+            severity=meta.meta.severity if meta else f.severity,
+        )
+        results.append(_apply(result, resolved, today))
+    results.sort(key=lambda r: (r.resource, r.check_id, r.status))
+    notes = _unused(resolved, results)
+    judged = len(bridged.address_of)
+    return GateReport(target, results, judged, digest(inventory), notes)
+
+
+def _all_judged(bridged: Bridged, seen: dict[str, set[str]]) -> None:
+    """Fail closed when checkov scanned fewer resources than the stack holds."""
+    expected_plan = {a for u, a in bridged.address_of.items() if not a.startswith(tuple(_k8s_kinds(bridged)))}
+    missing = sorted(expected_plan - seen.get("terraform_plan", set()))
+    expected_k8s = {a for a in bridged.address_of.values() if a in bridged.urn_of and a not in expected_plan}
+    missing += sorted(expected_k8s - seen.get("kubernetes", set()))
+    if missing:
+        raise GateError(
+            f"not verified: checkov scanned {len(bridged.address_of) - len(missing)} of {len(bridged.address_of)} "
+            f"resources; not scanned: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}"
+        )
+
+
+def _k8s_kinds(bridged: Bridged) -> set[str]:
+    return {a for a in bridged.address_of.values() if not a.startswith("aws_")}
+
+
+def _apply(result: Result, resolved: list[ResolvedException], today: dt.date) -> Result:
+    if result.status != "failed":
+        return result
+    for exc in resolved:
+        if exc.spec.check == result.check_id and result.resource in exc.urns:
+            info = {"reason": exc.spec.reason, "owner": exc.spec.owner, "expires": exc.spec.expires.isoformat()}
+            if exc.expired(today):
+                return _replace(result, justification=exc.justification(today), exception=info)
+            return _replace(result, status="skipped", justification=exc.justification(today), exception=info)
+    return result
+
+
+def _replace(result: Result, **changes: Any) -> Result:
+    from dataclasses import replace
+
+    return replace(result, **changes)
+
+
+def _unused(resolved: list[ResolvedException], results: list[Result]) -> list[str]:
+    notes = []
+    for exc in resolved:
+        used = any(r.check_id == exc.spec.check and r.resource in exc.urns and r.exception for r in results)
+        if not used:
+            notes.append(
+                f"exception {exc.index} ({exc.spec.check} on {exc.spec.resource}) matched no failed check; "
+                "it can be removed"
+            )
+    return notes

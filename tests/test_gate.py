@@ -1,0 +1,291 @@
+"""The gate: shipped blueprints pass, weakened ones fail with the expected check, exceptions are data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from hardstack.blueprints.loader import catalog, load
+from hardstack.errors import GateError, InvalidInputs
+from hardstack.policies.gate import run_gate
+from hardstack.stacks.synth import run_program
+
+from .gate_helpers import failed, gate, synth_with_transform, transform_of
+
+KMS_KEY = "aws:kms/key:Key"
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+SUBNET = "aws:ec2/subnet:Subnet"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+
+
+@pytest.mark.parametrize("name", sorted(catalog()))
+def test_shipped_blueprints_pass_the_gate(name: str) -> None:
+    """Zero failures; every skipped result is a declared exception with reason, owner and expiry."""
+    report = gate(name)
+    assert report.passed, sorted(failed(report))
+    assert report.count("passed") > 100
+    for r in report.results:
+        if r.status == "skipped":
+            assert r.exception and r.exception["owner"] and len(r.exception["reason"]) >= 20, r
+    assert not report.notes, report.notes
+
+
+def _aes256(props: dict[str, Any]) -> dict[str, Any]:
+    props["rules"] = [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+    return props
+
+
+def _foreign_key(props: dict[str, Any]) -> dict[str, Any]:
+    props["rules"] = [{"applyServerSideEncryptionByDefault": {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": "arn:aws:kms:us-east-1:999999999999:key/11111111-2222-3333-4444-555555555555"}}]
+    return props
+
+
+def _kms_star(props: dict[str, Any]) -> dict[str, Any]:
+    doc = json.loads(props["policy"])
+    doc["Statement"].append({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                             "Action": "kms:*", "Resource": "*"})
+    props["policy"] = json.dumps(doc)
+    return props
+
+
+def _no_tls_statements(props: dict[str, Any]) -> dict[str, Any]:
+    doc = json.loads(props["policy"])
+    doc["Statement"] = [s for s in doc["Statement"] if s["Sid"] not in ("DenyInsecureTransport", "DenyOutdatedTls")]
+    props["policy"] = json.dumps(doc)
+    return props
+
+
+def _open_s3_endpoint(props: dict[str, Any]) -> dict[str, Any] | None:
+    if props.get("vpcEndpointType") != "Gateway":
+        return None
+    props["policy"] = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]})
+    return props
+
+
+def _set(**values: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def change(props: dict[str, Any]) -> dict[str, Any]:
+        props.update(values)
+        return props
+
+    return change
+
+
+def _without(key: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def change(props: dict[str, Any]) -> dict[str, Any]:
+        props.pop(key, None)
+        return props
+
+    return change
+
+
+MUTATIONS: dict[str, tuple[Callable[[Any], Any], str, str]] = {
+    # name: (Pulumi transform, expected failed check, a Pulumi resource name it fails on)
+    "sse-s3-instead-of-kms": (transform_of(SSE, _aes256), "CKV_AWS_145", "training-data-bucket"),
+    "key-from-elsewhere": (transform_of(SSE, _foreign_key), "HS_DATA_002", "model-artifacts-encryption"),
+    "unrotated-key": (transform_of(KMS_KEY, _set(enableKeyRotation=False)), "CKV_AWS_7", "data-regulated-key"),
+    "short-deletion-window": (transform_of(KMS_KEY, _set(deletionWindowInDays=7)), "HS_KMS_002", "logs-key"),
+    "kms-star-in-key-policy": (transform_of(KMS_KEY, _kms_star), "HS_KMS_001", "data-confidential-key"),
+    "public-acls-allowed": (transform_of(PAB, _set(blockPublicAcls=False)), "CKV_AWS_53",
+                            "training-data-public-access-block"),
+    "versioning-suspended": (
+        transform_of(VERSIONING, _set(versioningConfiguration={"status": "Suspended"})),
+        "CKV_AWS_21", "model-artifacts-bucket"),
+    "bucket-policy-without-tls": (transform_of(BUCKET_POLICY, _no_tls_statements), "HS_DATA_003", "audit-logs-policy"),
+    "disabled-key": (transform_of(KMS_KEY, _set(isEnabled=False)), "CKV_AWS_227", "logs-key"),
+    "flow-log-rejects-only": (transform_of(FLOW_LOG, _set(trafficType="REJECT")), "HS_NET_002", "network-flow-log"),
+    "flow-log-on-another-vpc": (transform_of(FLOW_LOG, _set(vpcId="vpc-0123456789abcdef0")), "CKV2_AWS_11",
+                                "network-vpc"),
+    "public-ip-on-launch": (transform_of(SUBNET, _set(mapPublicIpOnLaunch=True)), "CKV_AWS_130", "network-data-1"),
+    "default-sg-allows-ssh": (
+        transform_of(DEFAULT_SG, _set(ingress=[{"protocol": "tcp", "fromPort": 22, "toPort": 22,
+                                                "cidrBlocks": ["0.0.0.0/0"]}])),
+        "CKV2_AWS_12", "network-vpc"),
+    "log-group-without-cmk": (transform_of(LOG_GROUP, _without("kmsKeyId")), "CKV_AWS_158", "network-flow-logs"),
+    "log-retention-30-days": (transform_of(LOG_GROUP, _set(retentionInDays=30)), "CKV_AWS_338", "network-flow-logs"),
+    "s3-endpoint-to-any-bucket": (transform_of(ENDPOINT, _open_s3_endpoint), "HS_NET_003", "network-s3"),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_weakening_through_a_transform_fails_the_gate(mutation: str) -> None:
+    transform, check_id, resource = MUTATIONS[mutation]
+    report = gate("llm-inference", transform)
+    assert not report.passed
+    assert (check_id, resource) in failed(report), sorted(failed(report))
+
+
+def _blueprint_with(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    data = yaml.safe_load(catalog()["llm-inference"].read_text())
+    change(data)
+    path = tmp_path / "weakened.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _unlock_training_data(data: dict[str, Any]) -> None:
+    data["data"]["buckets"][0]["object_lock"] = {"enabled": False}
+
+
+def _regulated_with_nat(data: dict[str, Any]) -> None:
+    data["classification"] = "regulated"
+    data["network"]["egress"] = "nat"
+
+
+@pytest.mark.parametrize(
+    "change, check_id, resource",
+    [
+        (_unlock_training_data, "HS_DATA_001", "training-data-bucket"),
+        (_regulated_with_nat, "HS_NET_001", "network-nat-1"),
+    ],
+    ids=["regulated-data-without-object-lock", "regulated-vpc-with-nat"],
+)
+def test_weakening_through_the_spec_fails_the_gate(tmp_path: Path, change, check_id: str, resource: str) -> None:  # type: ignore[no-untyped-def]
+    report = gate(_blueprint_with(tmp_path, change))
+    assert (check_id, resource) in failed(report), sorted(failed(report))
+
+
+def test_at_least_fifteen_distinct_weakenings() -> None:
+    assert len(MUTATIONS) + 2 >= 15
+    assert len({check for _, check, _ in MUTATIONS.values()}) >= 13
+
+
+# --- exceptions ---------------------------------------------------------------------------------------------
+
+
+def _with_exception(tmp_path: Path, **fields: Any) -> Path:
+    entry = {"check": "CKV_AWS_144", "resource": "*-bucket", "owner": "data-platform",
+             "reason": "single region by design; replication would breach residency", "expires": "2099-01-01"}
+    entry.update(fields)
+
+    def change(data: dict[str, Any]) -> None:
+        data["exceptions"] = [entry]
+
+    return _blueprint_with(tmp_path, change)
+
+
+def test_exception_reason_must_say_something(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputs) as exc:
+        load(_with_exception(tmp_path, reason="because"))
+    (err,) = exc.value.errors
+    assert err.field == "exceptions[0].reason" and err.line and "at least 20 characters" in str(err)
+
+
+@pytest.mark.parametrize(
+    "fields, field, needle",
+    [
+        ({"check": "CKV_AWS_99999"}, "exceptions[0].check", "no such check"),
+        ({"resource": "no-such-thing"}, "exceptions[0].resource", "matches no resource"),
+        ({"check": "CKV_AWS_145", "resource": "training-data-bucket"}, "exceptions[0].check", "cannot be excepted"),
+        ({"check": "HS_DATA_002", "resource": "*-encryption"}, "exceptions[0].check", "never waives"),
+    ],
+    ids=["unknown-check", "unknown-resource", "non-waivable-checkov", "non-waivable-hardstack"],
+)
+def test_invalid_exceptions_are_refused_with_location(tmp_path: Path, fields, field, needle) -> None:  # type: ignore[no-untyped-def]
+    path = _with_exception(tmp_path, **fields)
+    with pytest.raises(InvalidInputs) as exc:
+        gate(path)
+    (err,) = exc.value.errors
+    assert err.field == field and needle in str(err), str(err)
+    assert err.file == str(path) and err.line
+
+
+def test_expired_exception_fails_the_gate(tmp_path: Path) -> None:
+    report = gate(_with_exception(tmp_path, expires="2020-01-01"))
+    assert not report.passed
+    expired = [r for r in report.results if r.check_id == "CKV_AWS_144"]
+    assert expired and all(r.status == "failed" and "EXPIRED on 2020-01-01" in (r.justification or "")
+                           for r in expired)
+
+
+def test_accepted_exception_is_skipped_with_reason_owner_and_expiry(tmp_path: Path) -> None:
+    report = gate(_with_exception(tmp_path))
+    skipped = [r for r in report.results if r.status == "skipped"]
+    assert len(skipped) == 5 and report.passed
+    for r in skipped:
+        assert r.exception == {"reason": "single region by design; replication would breach residency",
+                               "owner": "data-platform", "expires": "2099-01-01"}
+        assert "owner: data-platform" in (r.justification or "") and "2099-01-01" in (r.justification or "")
+
+
+def test_exception_that_matches_no_failure_is_noted(tmp_path: Path) -> None:
+    report = gate(_with_exception(tmp_path, check="CKV_AWS_21"))  # versioning passes everywhere
+    assert report.notes and "matched no failed check" in report.notes[0]
+    assert not report.passed  # and CKV_AWS_144 is no longer excepted
+
+
+def test_exceptions_in_a_stack_file_add_to_the_blueprints(tmp_path: Path) -> None:
+    stack = tmp_path / "prod.yaml"
+    stack.write_text(yaml.safe_dump({"blueprint": "llm-inference", "name": "prod", "exceptions": [
+        {"check": "CKV2_AWS_62", "resource": "training-data-bucket", "owner": "ml-ops",
+         "reason": "events go through CloudTrail data events in this account", "expires": "2099-01-01"}]}))
+    loaded = load(stack)
+    assert [e.check for e in loaded.blueprint.exceptions] == ["CKV_AWS_144", "CKV2_AWS_62"]
+    assert loaded.locate("exceptions", 1, "check") == (str(stack), 3)
+
+
+# --- failing closed -----------------------------------------------------------------------------------------
+
+
+def test_unmapped_aws_type_is_not_verified() -> None:
+    def program() -> None:
+        import pulumi_aws as aws
+
+        aws.s3.BucketIntelligentTieringConfiguration("tiering", bucket="b", tierings=[
+            {"access_tier": "ARCHIVE_ACCESS", "days": 90}])
+
+    inventory = run_program(program, project="p", stack="s", region="us-east-1")
+    with pytest.raises(GateError) as exc:
+        run_gate(inventory, target="p")
+    assert exc.value.exit_code == 3
+    assert "aws:s3/bucketIntelligentTieringConfiguration" in str(exc.value) and "not verified" in str(exc.value)
+
+
+def test_fewer_resources_scanned_than_held_is_not_verified(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hardstack.policies import engine
+
+    real_scan = engine.scan
+
+    def lossy_scan(*args: Any, **kwargs: Any) -> Any:
+        findings, seen = real_scan(*args, **kwargs)
+        seen["terraform_plan"] = set(sorted(seen["terraform_plan"])[1:])
+        return findings, seen
+
+    monkeypatch.setattr(engine, "scan", lossy_scan)
+    inventory, _ = synth_with_transform("llm-inference")
+    with pytest.raises(GateError) as exc:
+        run_gate(inventory, target="llm-inference")
+    assert "not verified: checkov scanned 117 of 118 resources" in str(exc.value)
+
+
+def test_checkov_failure_is_not_verified(monkeypatch: pytest.MonkeyPatch) -> None:
+    from checkov.terraform import plan_runner
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(plan_runner.Runner, "run", broken)
+    inventory, _ = synth_with_transform("llm-inference")
+    with pytest.raises(GateError) as exc:
+        run_gate(inventory, target="llm-inference")
+    assert "not verified" in str(exc.value) and "disk on fire" in str(exc.value)
+
+
+def test_today_decides_expiry(tmp_path: Path) -> None:
+    inventory, loaded = synth_with_transform(_with_exception(tmp_path, expires="2030-06-30"))
+    kwargs = dict(target="x", exceptions=loaded.blueprint.exceptions, locate=loaded.locate)
+    assert run_gate(inventory, today=dt.date(2030, 6, 30), **kwargs).passed
+    assert not run_gate(inventory, today=dt.date(2030, 7, 1), **kwargs).passed
