@@ -38,11 +38,21 @@ class HardenedComponent(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
 
-def account_and_partition() -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
-    """The account id, partition and region the provider deploys to (used in policies)."""
-    import pulumi_aws as aws
+_DEPLOYMENT: dict[int, tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]] = {}
 
-    ident = aws.get_caller_identity_output()
-    part = aws.get_partition_output()
-    region = aws.get_region_output()
-    return ident.account_id, part.partition, region.region
+
+def account_and_partition() -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
+    """The account id, partition and region the provider deploys to (used in policies); looked up once per
+    program run, not once per component."""
+    import pulumi_aws as aws
+    from pulumi.runtime.settings import get_monitor
+
+    run = id(get_monitor())
+    if run not in _DEPLOYMENT:
+        _DEPLOYMENT.clear()
+        _DEPLOYMENT[run] = (
+            aws.get_caller_identity_output().account_id,
+            aws.get_partition_output().partition,
+            aws.get_region_output().region,
+        )
+    return _DEPLOYMENT[run]

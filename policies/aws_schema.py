@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import keyword
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,10 @@ TERRAFORM_NAME_OVERRIDES: dict[tuple[str, str], str] = {
     ("aws_launch_template", "tag_specifications"): "tag_specifications",
     ("aws_launch_template", "license_specifications"): "license_specification",
     ("aws_launch_template", "elastic_gpu_specifications"): "elastic_gpu_specifications",
+    ("aws_lambda_function", "name"): "function_name",
 }
-"""Blocks whose Terraform name is plural already (Pulumi's type name is singular)."""
+"""Fields whose Terraform name differs from the Pulumi one by more than case: blocks whose Terraform name is
+plural already (Pulumi's type name is singular), and renamed attributes."""
 
 
 @dataclass(frozen=True)
@@ -37,19 +40,26 @@ def snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
 
+def package_of(token: str) -> str:
+    """The Python package of a type token's module: `aws:lambda/function:Function` → pulumi_aws.lambda_."""
+    module = token.split(":")[1].split("/")[0]
+    return f"pulumi_aws.{module}_" if keyword.iskeyword(module) else f"pulumi_aws.{module}"
+
+
 @functools.lru_cache(maxsize=None)
 def resource_fields(token: str, tf_type: str) -> dict[str, Field]:
     """Input name (as in the inventory, camelCase) → Terraform field, for an `aws:*` type token."""
-    module_path, file_part = token.split(":")[1].split("/")
+    file_part = token.split(":")[1].split("/")[1]
     class_name = token.rsplit(":", 1)[1]
+    package = package_of(token)
     try:  # the resource's own file: the package namespace may hold a same-named nested type
-        module = importlib.import_module(f"pulumi_aws.{module_path}.{snake(file_part)}")
+        module = importlib.import_module(f"{package}.{snake(file_part)}")
     except ImportError:
         return {}
     args_cls = getattr(module, f"{class_name}InitArgs", None) or getattr(module, f"{class_name}Args", None)
     if args_cls is None:
         return {}
-    return _fields(args_cls, class_name, f"pulumi_aws.{module_path}", tf_type)
+    return _fields(args_cls, class_name, package, tf_type)
 
 
 @functools.lru_cache(maxsize=None)
@@ -86,6 +96,8 @@ def _fields(args_cls: type, prefix: str, package: str, tf_type: str | None) -> d
             fields[camel] = Field(param.name, "map")
         else:
             fields[camel] = Field(param.name, "value")
+        if tf_type and (tf_type, param.name) in TERRAFORM_NAME_OVERRIDES and fields[camel].kind == "value":
+            fields[camel] = Field(TERRAFORM_NAME_OVERRIDES[(tf_type, param.name)], "value")
     return fields
 
 
@@ -99,6 +111,8 @@ def to_terraform(value: dict[str, Any], fields: dict[str, Field], package: str) 
 
 
 def convert(item: Any, field: Field, package: str) -> Any:
+    if not isinstance(item, (dict, list)):  # e.g. a policy given as a JSON string where a document type is allowed
+        return item
     if field.kind in ("block", "blocks") and field.args_class:
         inner = block_fields(package, field.args_class)
         items = item if isinstance(item, list) else [item]

@@ -61,7 +61,6 @@ TERRAFORM_TYPES: dict[str, str] = {
     "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy": "aws_vpc_endpoint_policy",
     "aws:ec2/instance:Instance": "aws_instance",
     "aws:ec2/launchTemplate:LaunchTemplate": "aws_launch_template",
-    "aws:ec2/volume:Volume": "aws_ebs_volume",
     "aws:ebs/volume:Volume": "aws_ebs_volume",
     "aws:ebs/encryptionByDefault:EncryptionByDefault": "aws_ebs_encryption_by_default",
     "aws:ebs/defaultKmsKey:DefaultKmsKey": "aws_ebs_default_kms_key",

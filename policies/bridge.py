@@ -14,7 +14,7 @@ import yaml
 from hardstack.errors import GateError
 from hardstack.stacks.inventory import Inventory, Reference, Resource
 
-from .aws_schema import Field, resource_fields, snake, to_terraform
+from .aws_schema import Field, package_of, resource_fields, snake, to_terraform
 from .aws_types import PROVIDER_RESOURCE_PREFIX, TERRAFORM_TYPES
 
 TERRAFORM_VERSION = "1.9.8"
@@ -92,7 +92,7 @@ def _plan(resources: list[Resource], address_of: dict[str, str]) -> dict[str, An
         tf_type = TERRAFORM_TYPES[r.type]
         address = address_of[r.urn]
         name = address.split(".", 1)[1]
-        package = f"pulumi_aws.{r.type.split(':')[1].split('/')[0]}"
+        package = package_of(r.type)
         fields = resource_fields(r.type, tf_type)
         values = to_terraform(r.inputs, fields, package)
         expressions: dict[str, Any] = {}
