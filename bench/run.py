@@ -7,6 +7,9 @@ For each shipped blueprint: the out-dir is written once by `hardstack synth`; th
 with hardstack's external checks. Reported: median wall time of each, their ratio, peak memory (RSS of the
 process and its children) and the resource count. Target: ratio <= 1.3 (aim 1.0).
 
+Wall times on a shared 2-core machine vary by ±20% between runs: the median and the best-of-N ratio are both
+reported.
+
 Scale: blueprints generated with N tenants' data sets (each an encrypted bucket with its key wiring, access
 logging, policy and lifecycle: 10 resources) on the reference network; time and peak memory against resource
 count. Target: growth no worse than linear, peak memory under 1 GiB.
@@ -58,12 +61,14 @@ def compare(target: str, work: Path, repeat: int, checks_dir: str) -> dict[str, 
     codes = {r[2] for r in ours}
     t_ours = statistics.median(r[0] for r in ours)
     t_theirs = statistics.median(r[0] for r in theirs)
+    best_ours, best_theirs = min(r[0] for r in ours), min(r[0] for r in theirs)
     return {
         "target": target,
         "resources": resources,
         "hardstack_s": round(t_ours, 2),
         "checkov_s": round(t_theirs, 2),
         "ratio": round(t_ours / t_theirs, 2),
+        "best_ratio": round(best_ours / best_theirs, 2),
         "hardstack_peak_mib": round(max(r[1] for r in ours)),
         "checkov_peak_mib": round(max(r[1] for r in theirs)),
         "exit_codes": sorted(codes),
@@ -97,22 +102,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hardstack-bench-") as tmp:
         work = Path(tmp)
         print(f"{'target':<22} {'resources':>9} {'hardstack s':>12} {'checkov s':>10} {'ratio':>6} "
-              f"{'peak MiB (hs/ckv)':>18}")
+              f"{'best':>5} {'peak MiB (hs/ckv)':>18}")
         for name in catalog():
             row = compare(name, work, args.repeat, checks_dir)
             results["compare"].append(row)  # type: ignore[union-attr]
             print(f"{name:<22} {row['resources']:>9} {row['hardstack_s']:>12} {row['checkov_s']:>10} "
-                  f"{row['ratio']:>6} {row['hardstack_peak_mib']:>9}/{row['checkov_peak_mib']}")
+                  f"{row['ratio']:>6} {row['best_ratio']:>5} {row['hardstack_peak_mib']:>9}/{row['checkov_peak_mib']}")
         print()
         print(f"{'scale':<22} {'resources':>9} {'hardstack s':>12} {'checkov s':>10} {'ratio':>6} "
-              f"{'peak MiB (hs/ckv)':>18} {'ms/resource':>12}")
+              f"{'best':>5} {'peak MiB (hs/ckv)':>18} {'ms/resource':>12}")
         for tenants in (int(s) for s in args.sizes.split(",")):
             row = compare(str(scaled_blueprint(work, tenants)), work, max(1, args.repeat - 1), checks_dir)
             row["tenants"] = tenants
             row["ms_per_resource"] = round(1000 * row["hardstack_s"] / row["resources"], 1)  # type: ignore[operator]
             results["scale"].append(row)  # type: ignore[union-attr]
             print(f"{tenants:>3} tenants{'':<12} {row['resources']:>9} {row['hardstack_s']:>12} "
-                  f"{row['checkov_s']:>10} {row['ratio']:>6} {row['hardstack_peak_mib']:>9}/"
+                  f"{row['checkov_s']:>10} {row['ratio']:>6} {row['best_ratio']:>5} {row['hardstack_peak_mib']:>9}/"
                   f"{row['checkov_peak_mib']} {row['ms_per_resource']:>12}")
     scale = results["scale"]
     if len(scale) >= 2:  # type: ignore[arg-type]
