@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import StringConstraints, field_validator
 
 from .base import Classification, Name, Spec
+from .compute import ComputeSpec
 from .data import DataSpec
 from .exceptions import ExceptionSpec
 from .kms import KmsSpec
@@ -48,6 +49,9 @@ class Blueprint(Spec):
 
     network: NetworkSpec = NetworkSpec()
     """The segmented VPC."""
+
+    compute: ComputeSpec | None = None
+    """The EKS cluster with its GPU pools and tenants. Unset: no cluster."""
 
     exceptions: list[ExceptionSpec] = []
     """Failed checks accepted on purpose, each with reason, owner and expiry (shown in every report)."""

@@ -145,7 +145,7 @@ class CustomerManagedKey(HardenedComponent):
                 }
             )
         for principal in self.service_principals:
-            statements.append(service_principal_statement(principal, account, partition, region))
+            statements.extend(service_principal_statements(principal, account, partition, region))
         return {"Version": "2012-10-17", "Statement": statements}
 
     def use_statement(self, actions: Sequence[str], service: str) -> pulumi.Output[dict[str, Any]]:
@@ -160,8 +160,32 @@ class CustomerManagedKey(HardenedComponent):
         )
 
 
-def service_principal_statement(principal: str, account: str, partition: str, region: str) -> dict[str, Any]:
+def service_principal_statements(principal: str, account: str, partition: str, region: str) -> list[dict[str, Any]]:
     """Key use for an AWS service acting for this account only (confused-deputy protection)."""
+    if principal == "autoscaling":  # launches GPU nodes whose volumes the CMK encrypts
+        role = f"arn:{partition}:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+        return [
+            {
+                "Sid": "AutoScalingUsesKeyForNodeVolumes",
+                "Effect": "Allow",
+                "Principal": {"AWS": role},
+                "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKeyWithoutPlaintext",
+                           "kms:ReEncryptFrom", "kms:ReEncryptTo"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "AutoScalingGrantsForAwsResourcesOnly",
+                "Effect": "Allow",
+                "Principal": {"AWS": role},
+                "Action": ["kms:CreateGrant"],
+                "Resource": "*",
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+        ]
+    return [_service_principal_statement(principal, account, partition, region)]
+
+
+def _service_principal_statement(principal: str, account: str, partition: str, region: str) -> dict[str, Any]:
     if principal == "logs":
         return {
             "Sid": "CloudWatchLogsForThisAccount",
@@ -182,4 +206,4 @@ def service_principal_statement(principal: str, account: str, partition: str, re
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceAccount": account}},
         }
-    raise ValueError(f"unknown service principal {principal!r}; allowed: logs, s3-access-logging")
+    raise ValueError(f"unknown service principal {principal!r}; allowed: logs, s3-access-logging, autoscaling")

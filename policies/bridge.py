@@ -197,9 +197,10 @@ def _manifest(r: Resource) -> tuple[str, str, str]:
     meta = body.setdefault("metadata", {})
     name = meta.get("name") or r.name
     meta["name"] = name
-    namespace = meta.get("namespace") or "default"
+    namespace = meta.get("namespace") or "default"  # checkov's address for cluster-scoped objects too
     address = f"{kind}.{namespace}.{name}"
-    path = f"{MANIFEST_DIR}/{namespace}/{kind.lower()}-{name}.yaml"
+    folder = meta.get("namespace") or "_cluster"
+    path = f"{MANIFEST_DIR}/{folder}/{kind.lower()}-{name}.yaml"
     return path, address, yaml.safe_dump(body, sort_keys=True)
 
 

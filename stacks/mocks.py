@@ -132,6 +132,16 @@ class ProviderLikeMocks(pulumi_mocks.Mocks):
             )
         if type_ == "aws:ec2/vpcEndpoint:VpcEndpoint":
             state.setdefault("prefixListId", f"pl-{h[:8]}")
+        if type_ == "aws:eks/cluster:Cluster":
+            state.update(
+                endpoint=f"https://{h.upper()[:32]}.gr7.{self.region}.eks.amazonaws.com",
+                certificateAuthority={"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="},
+                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{h.upper()[:32]}"}]}],
+                status="ACTIVE",
+            )
+            state["vpcConfig"] = {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_digest(urn + 'csg')}"}
+        if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
+            state.update(latestVersion=1, defaultVersion=1)
         return rid, state
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:

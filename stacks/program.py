@@ -16,6 +16,12 @@ class Environment:
     keys: dict[str, object] = field(default_factory=dict)
     buckets: dict[str, object] = field(default_factory=dict)
     network: object | None = None
+    cluster: object | None = None
+    gpu_pools: dict[str, object] = field(default_factory=dict)
+    tenants: dict[str, object] = field(default_factory=dict)
+
+CLUSTER_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling")
+"""What private EKS nodes reach besides the required endpoints: node bootstrap, auth, load balancers, scaling."""
 
 
 def build(bp: Blueprint) -> Environment:
@@ -35,7 +41,16 @@ def build(bp: Blueprint) -> Environment:
         tags=tags,
     )
     env.keys["logs"] = logs_key
-    env.network = SegmentedVpc("network", bp.network, logs_key, classification=bp.classification, tags=tags)
+    env.network = SegmentedVpc(
+        "network",
+        bp.network,
+        logs_key,
+        classification=bp.classification,
+        extra_interface_endpoints=CLUSTER_INTERFACE_ENDPOINTS if bp.compute else (),
+        tags=tags,
+    )
+    if bp.compute:
+        _compute(bp, env, tags)
 
     if bp.data.buckets:
         access_logs = AccessLogBucket(ACCESS_LOG_BUCKET, logs_key, retention_days=bp.data.access_log_days, tags=tags)
@@ -62,3 +77,29 @@ def build(bp: Blueprint) -> Environment:
                 tags=tags,
             )
     return env
+
+
+def _compute(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
+    from hardstack.modules.cluster import EksCluster
+    from hardstack.modules.gpu import GpuNodePool
+    from hardstack.modules.kms import CustomerManagedKey
+    from hardstack.modules.tenancy import TenantNamespace
+
+    assert bp.compute is not None
+    key = CustomerManagedKey(
+        "compute",
+        bp.kms,
+        description=f"{bp.name}: EKS secrets and GPU node volumes",
+        via_services=("eks", "ec2"),
+        service_principals=("autoscaling",),
+        tags=tags,
+    )
+    env.keys["compute"] = key
+    cluster = EksCluster("cluster", bp.compute.cluster, env.network, key, env.keys["logs"], tags=tags)  # type: ignore[arg-type]
+    env.cluster = cluster
+    for pool in bp.compute.gpu_pools:
+        env.gpu_pools[pool.name] = GpuNodePool(f"gpu-{pool.name}", pool, cluster, env.network, key, tags=tags)  # type: ignore[arg-type]
+    for tenant in bp.compute.tenants:
+        env.tenants[tenant.name] = TenantNamespace(
+            f"tenant-{tenant.name}", tenant, cluster, gateway_namespace=bp.compute.cluster.inference_gateway_namespace
+        )

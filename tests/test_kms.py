@@ -276,7 +276,7 @@ def test_alias_is_named_after_the_stack_not_the_project(bare_key_inventory: Inve
 
 def test_unknown_service_principal_is_refused() -> None:
     """A service principal the module has no scoped statement for is an error, never a blanket grant."""
-    from hardstack.modules.kms import service_principal_statement
+    from hardstack.modules.kms import service_principal_statements
 
     with pytest.raises(ValueError, match="unknown service principal"):
-        service_principal_statement("ec2", ACCOUNT_ID, "aws", REGION)
+        service_principal_statements("ec2", ACCOUNT_ID, "aws", REGION)

@@ -1,0 +1,175 @@
+"""A tenant's corner of the shared cluster: restricted pods, default-deny network, quotas, persona roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from hardstack.blueprints.compute import TenantSpec
+
+from .base import HardenedComponent
+from .cluster import TENANT_LABEL, EksCluster
+
+PSA_LEVEL = "restricted"
+
+PERSONA_RULES: dict[str, list[dict[str, Any]]] = {
+    # explore data and run training jobs; no secrets, no production serving objects
+    "data-scientist": [
+        {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete", "get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["create", "get", "list", "watch"]},
+    ],
+    # deploy and operate models; no access to secrets' contents
+    "mlops-engineer": [
+        {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"],
+         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
+        {"apiGroups": [""], "resources": ["services", "configmaps"],
+         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
+        {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete", "get", "list", "watch"]},
+    ],
+    # find the endpoints to call, nothing else
+    "inference-client": [
+        {"apiGroups": [""], "resources": ["services", "endpoints"], "verbs": ["get", "list"]},
+    ],
+}
+"""Namespaced RBAC per persona: named verbs and resources only, never `*`, never secrets."""
+
+
+class TenantNamespace(HardenedComponent):
+    """A namespace per tenant that enforces the `restricted` Pod Security Standard (and audits and warns on it),
+    denies all ingress and egress by default and then allows only DNS, traffic within the namespace and calls
+    from the inference gateway; a quota that includes `requests.nvidia.com/gpu`; default container limits;
+    persona roles bound to identity-provider groups; service accounts that do not mount API tokens."""
+
+    TYPE = "hardstack:tenancy:TenantNamespace"
+
+    def __init__(
+        self,
+        name: str,
+        spec: TenantSpec,
+        cluster: EksCluster,
+        *,
+        gateway_namespace: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(name, opts=opts)
+        self.spec = spec
+        ns = spec.name
+        labels = {TENANT_LABEL: ns, "app.kubernetes.io/managed-by": "hardstack"}
+        o = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": ns,
+                "labels": {
+                    **labels,
+                    "pod-security.kubernetes.io/enforce": PSA_LEVEL,
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                    "pod-security.kubernetes.io/audit": PSA_LEVEL,
+                    "pod-security.kubernetes.io/warn": PSA_LEVEL,
+                },
+            },
+            opts=o,
+        )
+        in_ns = pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[self.namespace])
+
+        def meta(object_name: str) -> dict[str, Any]:
+            return {"name": object_name, "namespace": ns, "labels": labels}
+
+        self.network_policies = [
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-default-deny",
+                metadata=meta("default-deny-all"),
+                spec={"pod_selector": {}, "policy_types": ["Ingress", "Egress"]},
+                opts=in_ns,
+            ),
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-allow-dns",
+                metadata=meta("allow-dns"),
+                spec={
+                    "pod_selector": {},
+                    "policy_types": ["Egress"],
+                    "egress": [{
+                        "to": [{"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "kube-system"}},
+                                "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}}}],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }],
+                },
+                opts=in_ns,
+            ),
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-allow-same-namespace",
+                metadata=meta("allow-same-namespace"),
+                spec={
+                    "pod_selector": {},
+                    "policy_types": ["Ingress", "Egress"],
+                    "ingress": [{"from": [{"pod_selector": {}}]}],
+                    "egress": [{"to": [{"pod_selector": {}}]}],
+                },
+                opts=in_ns,
+            ),
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-allow-inference-gateway",
+                metadata=meta("allow-inference-gateway"),
+                spec={
+                    "pod_selector": {},
+                    "policy_types": ["Ingress"],
+                    "ingress": [{"from": [{"namespace_selector": {
+                        "match_labels": {"kubernetes.io/metadata.name": gateway_namespace}}}]}],
+                },
+                opts=in_ns,
+            ),
+        ]
+        self.quota = k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=meta("tenant-quota"),
+            spec={"hard": {
+                "requests.nvidia.com/gpu": str(spec.gpus),
+                "requests.cpu": spec.cpu,
+                "requests.memory": spec.memory,
+                "limits.cpu": spec.cpu,
+                "limits.memory": spec.memory,
+                "pods": "200",
+                "services.loadbalancers": "0",
+                "services.nodeports": "0",
+            }},
+            opts=in_ns,
+        )
+        self.limits = k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata=meta("container-defaults"),
+            spec={"limits": [{
+                "type": "Container",
+                "default": {"cpu": "1", "memory": "2Gi"},
+                "default_request": {"cpu": "250m", "memory": "512Mi"},
+            }]},
+            opts=in_ns,
+        )
+        self.default_service_account = k8s.core.v1.ServiceAccountPatch(
+            f"{name}-default-sa",
+            metadata={"name": "default", "namespace": ns},
+            automount_service_account_token=False,
+            opts=in_ns,
+        )
+        self.workload_service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-workload-sa",
+            metadata=meta("workload"),
+            automount_service_account_token=False,
+            opts=in_ns,
+        )
+        self.roles: dict[str, k8s.rbac.v1.Role] = {}
+        for persona, rules in PERSONA_RULES.items():
+            role = k8s.rbac.v1.Role(f"{name}-{persona}", metadata=meta(persona), rules=rules, opts=in_ns)
+            group = spec.groups.get(persona, f"{ns}:{persona}")  # type: ignore[call-overload]
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-{persona}-binding",
+                metadata=meta(persona),
+                role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": persona},
+                subjects=[{"kind": "Group", "api_group": "rbac.authorization.k8s.io", "name": group}],
+                opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[role]),
+            )
+            self.roles[persona] = role
+        self.register_outputs({"namespace": ns})
