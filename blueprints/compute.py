@@ -13,7 +13,11 @@ KubernetesVersion = Annotated[str, StringConstraints(pattern=r"^1\.(2[5-9]|3[0-7
 AddonVersion = Annotated[str, StringConstraints(pattern=r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")]
 InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[0-9a-z]+$")]
 
-GPU_INSTANCE_FAMILIES = ("g4dn", "g5", "g5g", "g6", "g6e", "gr6", "p3", "p4d", "p4de", "p5", "p5e", "p5en", "p6")
+GPU_INSTANCE_FAMILIES = ("g4dn", "g5", "g6", "g6e", "gr6", "p3", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200")
+"""x86_64 NVIDIA instance families (the NVIDIA images hardstack uses are x86_64)."""
+MIG_INSTANCE_FAMILIES = ("p4d", "p4de", "p5", "p5e", "p5en", "p6-b200")
+"""Families whose GPUs (A100, H100, H200, B200) can be partitioned with MIG."""
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 class AddonVersions(Spec):
@@ -118,6 +122,10 @@ class GpuPoolSpec(Spec):
             raise ValueError(f"a dedicated pool belongs to exactly one tenant, got {self.tenants}")
         if self.isolation == "mig" and not self.mig_profile:
             raise ValueError("a mig pool needs mig_profile, e.g. all-1g.10gb")
+        if self.isolation == "mig":
+            no_mig = [t for t in self.instance_types if t.split(".")[0] not in MIG_INSTANCE_FAMILIES]
+            if no_mig:
+                raise ValueError(f"{no_mig} have no MIG-capable GPUs; allowed families: {', '.join(MIG_INSTANCE_FAMILIES)}")
         if self.isolation != "mig" and self.mig_profile:
             raise ValueError("mig_profile is only for isolation: mig")
         if self.isolation == "time-slicing" and not self.time_slicing_replicas:
@@ -171,6 +179,7 @@ class ComputeSpec(Spec):
             unknown = sorted(set(pool.tenants) - declared)
             if unknown:
                 raise ValueError(f"GPU pool {pool.name!r} names undeclared tenants {unknown}; declared: {sorted(declared)}")
-        if self.cluster.inference_gateway_namespace in declared:
-            raise ValueError("a tenant may not be named like the inference gateway namespace")
+        reserved = sorted(declared & {*RESERVED_NAMESPACES, self.cluster.inference_gateway_namespace})
+        if reserved:
+            raise ValueError(f"tenant names {reserved} are system or gateway namespaces; choose other names")
         return self

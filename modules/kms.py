@@ -172,6 +172,7 @@ def service_principal_statements(principal: str, account: str, partition: str, r
                 "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKeyWithoutPlaintext",
                            "kms:ReEncryptFrom", "kms:ReEncryptTo"],
                 "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": account}},
             },
             {
                 "Sid": "AutoScalingGrantsForAwsResourcesOnly",

@@ -35,6 +35,7 @@ class Bridged:
     address_of: dict[str, str] = field(default_factory=dict)  # URN → address
     urn_of: dict[str, str] = field(default_factory=dict)  # address → URN
     not_judged: dict[str, str] = field(default_factory=dict)  # URN → why (components, providers)
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # Kubernetes address → manifest
 
     def files(self) -> dict[str, str]:
         out = dict(self.manifests)
@@ -69,6 +70,7 @@ def bridge(inventory: Inventory) -> Bridged:
     for r in kube:
         path, address, text = _manifest(r)
         out.manifests[path] = text
+        out.objects[address] = yaml.safe_load(text)
         out.address_of[r.urn], out.urn_of[address] = address, r.urn
     return out
 
@@ -100,9 +102,13 @@ def _plan(resources: list[Resource], address_of: dict[str, str]) -> dict[str, An
             target = address_of.get(ref.resource)
             if target is None or ref.attribute is None:
                 continue  # a dependency whose value is not found in the input is not a Terraform reference
-            path = _tf_path(ref.path, fields, package)
+            path, index = _tf_path(ref.path, fields, package)
             refs = [f"{target}.{snake(ref.attribute)}", target]
-            if ref.match == "exact":
+            if ref.match == "exact" and index is not None:
+                # an element of a list (`subnet_ids = [aws_subnet.a.id, ...]`): the element names its source, as
+                # in HCL, so that checkov connects every element and not only the first
+                _set_element(values, path, index, refs[0])
+            elif ref.match == "exact":
                 _remove(values, path)  # computed from another resource: unknown at plan time, as Terraform says
             _add_expression(expressions, path, refs)
         planned.append(
@@ -135,8 +141,11 @@ def _plan(resources: list[Resource], address_of: dict[str, str]) -> dict[str, An
     }
 
 
-def _tf_path(path: tuple[str | int, ...], fields: dict[str, Field], package: str) -> tuple[str | int, ...]:
-    """A reference's input path in Terraform terms, cut at the attribute that holds the reference."""
+def _tf_path(
+    path: tuple[str | int, ...], fields: dict[str, Field], package: str
+) -> tuple[tuple[str | int, ...], int | None]:
+    """A reference's input path in Terraform terms, cut at the attribute that holds the reference, and the index
+    of the element when the reference is one element of a list of values."""
     from .aws_schema import block_fields
 
     out: list[str | int] = []
@@ -156,11 +165,23 @@ def _tf_path(path: tuple[str | int, ...], fields: dict[str, Field], package: str
             out.append(path[i + 1])
             current = block_fields(package, f.args_class)
             i += 2
-        else:
-            break  # a value, a list of values or a map: the reference is on this attribute
+        else:  # a value, a list of values or a map: the reference is on this attribute
+            element = path[i + 1] if i + 1 == len(path) - 1 and isinstance(path[i + 1], int) else None
+            return tuple(out), element if f.kind == "value" else None
     while out and isinstance(out[-1], int):  # a whole block: the reference is on the block's attribute
         out.pop()
-    return tuple(out)
+    return tuple(out), None
+
+
+def _set_element(values: dict[str, Any], path: tuple[str | int, ...], index: int, reference: str) -> None:
+    node: Any = values
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(node, list) and index < len(node):
+        node[index] = reference
 
 
 def _remove(values: dict[str, Any], path: tuple[str | int, ...]) -> None:

@@ -33,7 +33,7 @@ def render() -> str:
         if m.mitre_atlas:
             lines.append(f"- **MITRE ATLAS:** {'; '.join(m.mitre_atlas)}  ")
         lines += [
-            f"- **Kind:** {'checkov graph check (YAML)' if entry.graph else 'checkov Python check'}; fixtures: "
+            f"- **Kind:** {_kind(entry)}; fixtures: "
             + ", ".join(f"`{n}`" for n in [*entry.passing, *entry.failing]),
             "",
             f"**Why.** {m.rationale}",
@@ -53,6 +53,12 @@ def render() -> str:
         if row.engine == "checkov":
             lines.append(f"| {row.id} | {row.title.replace('|', '/')} | {', '.join(row.applies_to)} |")
     return "\n".join(lines) + "\n"
+
+
+def _kind(entry) -> str:  # type: ignore[no-untyped-def]
+    if hasattr(entry.module, "evaluate"):
+        return "evaluated by the gate across Kubernetes objects (`hardstack check` only)"
+    return "checkov graph check (YAML)" if entry.graph else "checkov Python check"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,8 @@ class Finding:
     status: str  # passed | failed | skipped
     address: str
     severity: str | None
-    framework: str  # terraform_plan | kubernetes
+    framework: str  # terraform_plan | kubernetes | hardstack
+    detail: str | None = None
 
 
 def _offline() -> None:

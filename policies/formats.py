@@ -42,6 +42,7 @@ JSON_SCHEMA: dict[str, Any] = {
                     "title": {"type": "string"},
                     "severity": {"enum": ["LOW", "MEDIUM", "HIGH", "CRITICAL", None]},
                     "justification": {"type": ["string", "null"]},
+                    "detail": {"type": "string"},
                     "exception": {
                         "type": "object",
                         "required": ["reason", "owner", "expires"],
@@ -89,6 +90,8 @@ def table(report: GateReport, color: bool = False) -> str:
         for r in sorted(results, key=lambda r: (r.status != "failed", r.check_id)):
             sev = f"[{r.severity}]" if r.severity else ""
             lines.append(f"  {mark[r.status]} {r.check_id:<12} {sev:<10} {r.title}")
+            if r.detail:
+                lines.append(f"       {r.detail}")
             if r.justification:
                 lines.append(f"       {'excepted' if r.status == 'skipped' else 'exception'}: {r.justification}")
     for note in report.notes:
@@ -133,7 +136,7 @@ def sarif(report: GateReport, color: bool = False) -> str:
         result: dict[str, Any] = {
             "ruleId": r.check_id,
             "level": _SARIF_LEVEL.get(r.severity, "error"),
-            "message": {"text": f"{r.title}: {r.address}"},
+            "message": {"text": f"{r.title}: {r.address}" + (f" ({r.detail})" if r.detail else "")},
             "locations": [
                 {
                     "physicalLocation": {"artifactLocation": {"uri": _artifact(report.target)}},

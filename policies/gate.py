@@ -28,6 +28,7 @@ class Result:
     severity: str | None
     justification: str | None = None
     exception: dict[str, str] | None = None
+    detail: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -42,6 +43,8 @@ class Result:
         }
         if self.exception:
             out["exception"] = self.exception
+        if self.detail:
+            out["detail"] = self.detail
         return out
 
 
@@ -105,6 +108,9 @@ def run_gate(
         findings, seen = engine.scan(directory, PLAN_FILE if bridged.plan else None,
                                      MANIFEST_DIR if bridged.manifests else None, checks)
     _all_judged(bridged, seen)
+    from . import native
+
+    findings = findings + native.run(bridged, inventory, checks)
     own = hardstack_checks()
     results = []
     for f in findings:
@@ -120,6 +126,7 @@ def run_gate(
             engine="hardstack" if meta else "checkov",
             title=meta.meta.title if meta else f.title,
             severity=meta.meta.severity if meta else f.severity,
+            detail=f.detail,
         )
         results.append(_apply(result, resolved, today))
     results.sort(key=lambda r: (r.resource, r.check_id, r.status))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema.exceptions
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
@@ -134,7 +135,10 @@ def register_crd_schema(group: str, version: str, kind: str, openapi_schema: dic
         raise TypeError("openapi_schema must be a mapping (the CRD's openAPIV3Schema)")
     api_version = f"{group}/{version}"
     schema = copy.deepcopy(dict(openapi_schema))
-    Draft202012Validator.check_schema(_crd_json_schema(schema, api_version, kind))  # fail here, not mid-gate
+    try:  # fail here, not mid-gate
+        Draft202012Validator.check_schema(_crd_json_schema(schema, api_version, kind))
+    except jsonschema.exceptions.SchemaError as e:
+        raise ValueError(f"invalid schema for {api_version} {kind}: {e.message}") from e
     with _crd_lock:
         _crd_schemas[(api_version, kind)] = schema
         for key in [k for k in _crd_validators if k[1:] == (api_version, kind)]:
@@ -150,7 +154,7 @@ def unregister_crd_schema(group: str, version: str, kind: str) -> None:
 
 
 def register_crd(crd: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """Register every served version's schema of a CustomResourceDefinition manifest; returns (group, version, kind)s."""
+    """Register the schema of every served version of a CustomResourceDefinition; returns its (group, version, kind)s."""
     spec = crd.get("spec") or {}
     group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
     registered = []
@@ -185,7 +189,8 @@ def _crd_json_schema(schema: dict[str, Any], api_version: str, kind: str) -> dic
     props["metadata"] = {"$ref": _OBJECT_META}
     if isinstance(meta, Mapping) and (meta.keys() - {"type", "description"}):
         # a CRD may only narrow name/generateName; ObjectMeta closes the object
-        props["metadata"] = {"allOf": [{"$ref": _OBJECT_META}, _openapi({**meta, "x-kubernetes-preserve-unknown-fields": True})]}
+        narrowed = _openapi({**meta, "x-kubernetes-preserve-unknown-fields": True})
+        props["metadata"] = {"allOf": [{"$ref": _OBJECT_META}, narrowed]}
     return root
 
 

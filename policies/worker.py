@@ -18,7 +18,7 @@ class CheckovWorker:
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("fork")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child,), name="hardstack-checkov", daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(child,), name="hardstack-checkov")  # not daemonic: checkov forks
         self._proc.start()
         child.close()
         self._ids: set[str] | None = None

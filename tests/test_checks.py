@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hardstack.policies import docs
+from hardstack.policies import docs, native
 from hardstack.policies.bridge import bridge
 from hardstack.policies.catalog import hardstack_checks
 from hardstack.policies.engine import CHECKS_DIR, scan
@@ -29,7 +29,9 @@ def verdicts(check_id: str, program, tmp_path: Path) -> set[str]:  # type: ignor
     for rel, text in bridge(inventory).files().items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
-    findings, _ = scan(tmp_path, "plan.json", "manifests", checks=[check_id])
+    plan = "plan.json" if (tmp_path / "plan.json").exists() else None
+    findings, _ = scan(tmp_path, plan, "manifests", checks=[check_id])
+    findings += native.run(bridge(inventory), inventory, [check_id])
     return {f.status for f in findings if f.check_id == check_id}
 
 
@@ -51,7 +53,8 @@ def test_every_check_has_both_fixtures_and_full_metadata(check_id: str) -> None:
     assert entry.passing and entry.failing, f"{check_id} needs a passing and a failing fixture"
     m = entry.meta
     assert m.title and len(m.rationale) > 60 and m.remediation and m.resources and m.area in AREAS
-    assert m.owasp_llm or m.mitre_atlas or m.area in ("data", "operations"), "map to OWASP LLM / ATLAS where one applies"
+    assert all(ref.startswith("LLM") and ": " in ref for ref in m.owasp_llm)
+    assert all(ref.startswith("AML.T") and ": " in ref for ref in m.mitre_atlas)
 
 
 @pytest.mark.parametrize("check_id", sorted(c for c, e in CHECKS.items() if e.graph))

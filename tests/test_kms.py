@@ -24,7 +24,7 @@ ROOT = f"arn:aws:iam::{ACCOUNT_ID}:root"
 
 DATA_KEYS = ("data-confidential", "data-regulated")
 """llm-inference declares confidential (its default) and regulated (training-data) buckets."""
-ALL_KEYS = ("logs",) + DATA_KEYS
+ALL_KEYS = ("logs", "compute") + DATA_KEYS
 
 USE_PATTERNS = ("kms:encrypt", "kms:decrypt", "kms:generatedatakey*", "kms:reencrypt*")
 """Cryptographic use, matched case-insensitively (IAM action names are case-insensitive)."""
@@ -219,7 +219,7 @@ def test_one_key_per_classification_in_use_plus_logs(reference_inventory: Invent
     """A separate CMK per data classification the stack uses (no regulated data under the confidential key)
     and a dedicated logs key, each its own component; no key for classes the blueprint does not use."""
     found = keys(reference_inventory)
-    assert set(found) == {"logs", "data-confidential", "data-regulated"}
+    assert set(found) == {"logs", "compute", "data-confidential", "data-regulated"}
     assert "data-internal" not in found and "data-public" not in found
     arns = {k.outputs["arn"] for k in found.values()}
     assert len(arns) == len(found), "keys share an ARN"

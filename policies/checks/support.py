@@ -7,6 +7,7 @@ from typing import Any
 
 from checkov.common.bridgecrew.severities import Severities
 from checkov.common.models.enums import CheckCategories, CheckResult
+from checkov.kubernetes.checks.resource.base_spec_check import BaseK8Check
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
 from hardstack.policies.meta import CheckMeta
@@ -22,6 +23,30 @@ _CATEGORY = {
     "model": CheckCategories.GENERAL_SECURITY,
     "agents": CheckCategories.GENERAL_SECURITY,
 }
+
+
+class HardstackK8sCheck(BaseK8Check):
+    """A hardstack check on Kubernetes manifests (checkov passes the manifest itself)."""
+
+    META: CheckMeta
+
+    def __init__(self) -> None:
+        meta = self.META
+        super().__init__(name=meta.title, id=meta.id, categories=[CheckCategories.KUBERNETES],
+                         supported_entities=list(meta.resources))
+        self.severity = Severities[meta.severity]
+        self.guideline = meta.remediation
+
+
+def pod_spec(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The pod template's spec of a Pod or a workload controller."""
+    kind = manifest.get("kind")
+    spec = manifest.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
+    return ((spec.get("template") or {}).get("spec") or {})
 
 
 class HardstackCheck(BaseResourceCheck):
