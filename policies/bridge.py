@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from hardstack.errors import GateError
-from hardstack.stacks.inventory import Inventory, Reference, Resource
+from hardstack.stacks.inventory import Inventory, Resource
 
 from .aws_schema import Field, package_of, resource_fields, snake, to_terraform
 from .aws_types import PROVIDER_RESOURCE_PREFIX, TERRAFORM_TYPES
@@ -229,7 +229,3 @@ def _api_version(token: str) -> str:
     group_version = token.split(":")[1]  # e.g. core/v1, apps/v1, networking.k8s.io/v1
     group, _, version = group_version.rpartition("/")
     return version if group == "core" else f"{group}/{version}"
-
-
-def ref_address(ref: Reference, bridged: Bridged) -> str | None:
-    return bridged.address_of.get(ref.resource)
