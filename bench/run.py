@@ -10,8 +10,8 @@ process and its children) and the resource count. Target: ratio <= 1.3 (aim 1.0)
 Wall times on a shared 2-core machine vary by ±20% between runs: the median and the best-of-N ratio are both
 reported.
 
-Scale: blueprints generated with N tenants' data sets (each an encrypted bucket with its key wiring, access
-logging, policy and lifecycle: 10 resources) on the reference network; time and peak memory against resource
+Scale: the `multi-tenant-gpu` blueprint grown to N tenants (each with its namespace, policies, quota, roles and
+a data set bucket) and 2N/5 dedicated GPU pools (50 tenants: 20 pools); time and peak memory against resource
 count. Target: growth no worse than linear, peak memory under 1 GiB.
 """
 
@@ -76,11 +76,13 @@ def compare(target: str, work: Path, repeat: int, checks_dir: str) -> dict[str, 
 
 
 def scaled_blueprint(work: Path, tenants: int) -> Path:
-    data = yaml.safe_load((REPO / "blueprints" / "catalog" / "llm-inference.yaml").read_text())
+    data = yaml.safe_load((REPO / "blueprints" / "catalog" / "multi-tenant-gpu.yaml").read_text())
     data["name"] = f"scale-{tenants}"
-    data["data"]["buckets"] += [
-        {"name": f"tenant-{i:03d}-data", "purpose": "training-data", "classification": "regulated"}
-        for i in range(tenants)
+    names = [f"team-{i:03d}" for i in range(tenants)]
+    data["data"]["buckets"] += [{"name": f"{n}-data", "purpose": "training-data"} for n in names]
+    data["compute"]["tenants"] += [{"name": n, "gpus": 2} for n in names]
+    data["compute"]["gpu_pools"] += [
+        {"name": f"{n}-gpus", "tenants": [n], "instance_types": ["g6.2xlarge"]} for n in names[: tenants * 2 // 5]
     ]
     path = work / f"scale-{tenants}.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -90,7 +92,7 @@ def scaled_blueprint(work: Path, tenants: int) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--sizes", default="0,25,50,100", help="tenant counts for the scale runs")
+    parser.add_argument("--sizes", default="0,10,25,50", help="added tenant counts for the scale runs")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     checks_dir = subprocess.run([str(BIN / "hardstack"), "checks-dir"], capture_output=True, text=True,
