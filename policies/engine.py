@@ -83,17 +83,18 @@ def scan(directory: Path, plan_file: str | None, manifest_dir: str | None, check
         for rep in reports:
             if rep.parsing_errors:
                 raise GateError(f"not verified: checkov could not parse {sorted(rep.parsing_errors)}")
-            addresses |= {r.split(":", 1)[1] if framework == "terraform_plan" else r.rsplit(":", 1)[1] for r in rep.resources}
+            addresses |= {str(r.split(":", 1)[1] if framework == "terraform_plan" else r.rsplit(":", 1)[1])
+                          for r in rep.resources}
             for status, records in (("passed", rep.passed_checks), ("failed", rep.failed_checks),
                                     ("skipped", rep.skipped_checks)):
                 for rec in records:
                     findings.append(
-                        Finding(
-                            check_id=rec.check_id,
-                            title=rec.check_name,
+                        Finding(  # plain strings: checkov's parser hands out str subclasses of its own
+                            check_id=str(rec.check_id),
+                            title=str(rec.check_name),
                             status=status,
-                            address=_address(rec, framework),
-                            severity=rec.severity.name if rec.severity else None,
+                            address=str(_address(rec, framework)),
+                            severity=str(rec.severity.name) if rec.severity else None,
                             framework=framework,
                         )
                     )
@@ -125,3 +126,17 @@ def known_check_ids() -> set[str]:
         graph.load_checks()
         ids |= {c.id for c in graph.checks}
     return ids
+
+
+def check_metas() -> dict[str, Any]:
+    """hardstack's checks' metadata by ID, and which of them the gate evaluates itself."""
+    from .catalog import hardstack_checks
+
+    return {check_id: entry.meta for check_id, entry in hardstack_checks().items()}
+
+
+def native(objects: dict[str, dict[str, Any]], version: str, checks: list[str] | None = None) -> list[Finding]:
+    """hardstack's checks that look across Kubernetes objects (see policies/native.py)."""
+    from .native import run_on
+
+    return run_on(objects, version, checks)

@@ -110,9 +110,7 @@ _SECURITY_SEVERITY = {"CRITICAL": "9.5", "HIGH": "8.0", "MEDIUM": "5.5", "LOW": 
 
 
 def sarif(report: GateReport, color: bool = False) -> str:
-    from .catalog import hardstack_checks
-
-    own = hardstack_checks()
+    own = report.metas
     rules: dict[str, dict[str, Any]] = {}
     results = []
     for r in report.results:
@@ -126,7 +124,7 @@ def sarif(report: GateReport, color: bool = False) -> str:
                 "properties": {"tags": ["security", r.engine]},
             }
             if r.check_id in own:
-                meta = own[r.check_id].meta
+                meta = own[r.check_id]
                 rule["fullDescription"] = {"text": meta.rationale}
                 rule["help"] = {"text": meta.remediation}
                 rule["properties"]["tags"] += [meta.area, *meta.owasp_llm, *meta.mitre_atlas]

@@ -55,6 +55,7 @@ class GateReport:
     resources: int
     inventory_digest: str
     notes: list[str] = field(default_factory=list)
+    metas: dict[str, Any] = field(default_factory=dict, repr=False)  # hardstack's checks' metadata by ID
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -92,47 +93,50 @@ def run_gate(
     `engine` runs checkov: this process by default, or a CheckovWorker started before synthesis.
     """
     from . import engine as in_process
-    from .catalog import hardstack_checks, non_waivable
+    from .exceptions import NON_WAIVABLE_CHECKOV
+    from .native import cluster_version
 
     engine = engine or in_process
     today = today or dt.date.today()
     bridged = bridge(inventory)
-    resolved = resolve(list(exceptions), inventory, bridged.address_of, engine.known_check_ids(), non_waivable(),
-                       locate)
+    metas = engine.check_metas()
+    never = {**NON_WAIVABLE_CHECKOV, **{i: m.title for i, m in metas.items() if not m.waivable}}
+    resolved = resolve(list(exceptions), inventory, bridged.address_of, engine.known_check_ids(), never, locate)
     with tempfile.TemporaryDirectory(prefix="hardstack-gate-") as tmp:
         directory = work_dir or Path(tmp)
         for rel, text in bridged.files().items():
             path = directory / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        findings, seen = engine.scan(directory, PLAN_FILE if bridged.plan else None,
-                                     MANIFEST_DIR if bridged.manifests else None, checks)
+        where = (directory, PLAN_FILE if bridged.plan else None, MANIFEST_DIR if bridged.manifests else None, checks)
+        version = cluster_version(inventory)
+        if hasattr(engine, "scan_all"):  # a worker process holding checkov
+            findings, seen = engine.scan_all(*where, bridged.objects, version)
+        else:
+            findings, seen = engine.scan(*where)
+            findings = findings + engine.native(bridged.objects, version, checks)
     _all_judged(bridged, seen)
-    from . import native
-
-    findings = findings + native.run(bridged, inventory, checks)
-    own = hardstack_checks()
     results = []
     for f in findings:
         urn = bridged.urn_of.get(f.address)
         if urn is None:
             raise GateError(f"not verified: checkov reported {f.check_id} on {f.address!r}, which the stack does not hold")
-        meta = own.get(f.check_id)
+        meta = metas.get(f.check_id)
         result = Result(
             check_id=f.check_id,
             status=f.status,
             resource=urn,
             address=f.address,
             engine="hardstack" if meta else "checkov",
-            title=meta.meta.title if meta else f.title,
-            severity=meta.meta.severity if meta else f.severity,
+            title=meta.title if meta else f.title,
+            severity=meta.severity if meta else f.severity,
             detail=f.detail,
         )
         results.append(_apply(result, resolved, today))
     results.sort(key=lambda r: (r.resource, r.check_id, r.status))
     notes = _unused(resolved, results)
     judged = len(bridged.address_of)
-    return GateReport(target, results, judged, digest(inventory), notes)
+    return GateReport(target, results, judged, digest(inventory), notes, metas)
 
 
 def _all_judged(bridged: Bridged, seen: dict[str, set[str]]) -> None:

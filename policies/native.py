@@ -22,15 +22,18 @@ def cluster_version(inventory: Inventory) -> str:
 
 
 def run(bridged: Bridged, inventory: Inventory, checks: list[str] | None = None) -> list[Finding]:
+    return run_on(bridged.objects, cluster_version(inventory), checks)
+
+
+def run_on(objects: dict[str, dict[str, Any]], version: str, checks: list[str] | None = None) -> list[Finding]:
     from .catalog import hardstack_checks
 
-    version = cluster_version(inventory)
     found: list[Finding] = []
     for check_id, entry in hardstack_checks().items():
         evaluate = getattr(entry.module, "evaluate", None)
         if evaluate is None or (checks is not None and check_id not in checks):
             continue
-        for address, status, detail in evaluate(bridged.objects, version):
+        for address, status, detail in evaluate(objects, version):
             found.append(Finding(check_id, entry.meta.title, status, address, entry.meta.severity, "hardstack",
                                  detail))
     return found

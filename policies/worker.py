@@ -21,7 +21,7 @@ class CheckovWorker:
         self._proc = ctx.Process(target=_serve, args=(child,), name="hardstack-checkov")  # not daemonic: checkov forks
         self._proc.start()
         child.close()
-        self._ids: set[str] | None = None
+        self._ready: tuple[set[str], dict[str, Any]] | None = None
 
     def _receive(self) -> Any:
         try:
@@ -32,15 +32,23 @@ class CheckovWorker:
             raise GateError(payload)
         return payload
 
-    def known_check_ids(self) -> set[str]:
-        if self._ids is None:
-            self._ids = self._receive()
-        return self._ids
+    def _wait_ready(self) -> tuple[set[str], dict[str, Any]]:
+        if self._ready is None:
+            self._ready = self._receive()
+        return self._ready
 
-    def scan(self, directory: Path, plan_file: str | None, manifest_dir: str | None,
-             checks: list[str] | None = None) -> Any:
-        self.known_check_ids()
-        self._conn.send((str(directory), plan_file, manifest_dir, checks))
+    def known_check_ids(self) -> set[str]:
+        return self._wait_ready()[0]
+
+    def check_metas(self) -> dict[str, Any]:
+        return self._wait_ready()[1]
+
+    def scan_all(self, directory: Path, plan_file: str | None, manifest_dir: str | None, checks: list[str] | None,
+                 objects: dict[str, Any], version: str) -> Any:
+        """checkov's scan and the gate's own Kubernetes checks, both in the worker (this process never loads
+        checkov): (findings, seen)."""
+        self._wait_ready()
+        self._conn.send((str(directory), plan_file, manifest_dir, checks, objects, version))
         return self._receive()
 
     def close(self) -> None:
@@ -62,16 +70,17 @@ def _serve(conn: Any) -> None:
     from . import engine
 
     try:
-        conn.send(("ok", engine.known_check_ids()))
+        conn.send(("ok", (engine.known_check_ids(), engine.check_metas())))
         request = conn.recv()
     except EOFError:
         return
     except Exception as e:  # noqa: BLE001
         conn.send(("error", f"not verified: checkov cannot be loaded: {type(e).__name__}: {e}"))
         return
-    directory, plan_file, manifest_dir, checks = request
+    directory, plan_file, manifest_dir, checks, objects, version = request
     try:
-        conn.send(("ok", engine.scan(Path(directory), plan_file, manifest_dir, checks)))
+        findings, seen = engine.scan(Path(directory), plan_file, manifest_dir, checks)
+        conn.send(("ok", (findings + engine.native(objects, version, checks), seen)))
     except WorkerGateError as e:
         conn.send(("error", str(e)))
     except Exception as e:  # noqa: BLE001
