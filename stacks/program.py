@@ -20,6 +20,7 @@ class Environment:
     gpu_pools: dict[str, object] = field(default_factory=dict)
     tenants: dict[str, object] = field(default_factory=dict)
 
+
 CLUSTER_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling")
 """What private EKS nodes reach besides the required endpoints: node bootstrap, auth, load balancers, scaling."""
 
