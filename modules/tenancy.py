@@ -38,6 +38,36 @@ PERSONA_RULES: dict[str, list[dict[str, Any]]] = {
 """Namespaced RBAC per persona: named verbs and resources only, never `*`, never secrets."""
 
 
+def network_policies(gateway_namespace: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(child name suffix, object name, spec) of a tenant's NetworkPolicies: deny everything both ways, then
+    allow DNS to kube-dns, traffic within the namespace, and calls from the inference gateway."""
+    every_pod: dict[str, Any] = {}
+    return [
+        ("default-deny", "default-deny-all", {"pod_selector": every_pod, "policy_types": ["Ingress", "Egress"]}),
+        ("allow-dns", "allow-dns", {
+            "pod_selector": every_pod,
+            "policy_types": ["Egress"],
+            "egress": [{
+                "to": [{"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "kube-system"}},
+                        "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}}}],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            }],
+        }),
+        ("allow-same-namespace", "allow-same-namespace", {
+            "pod_selector": every_pod,
+            "policy_types": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"pod_selector": {}}]}],
+            "egress": [{"to": [{"pod_selector": {}}]}],
+        }),
+        ("allow-inference-gateway", "allow-inference-gateway", {
+            "pod_selector": every_pod,
+            "policy_types": ["Ingress"],
+            "ingress": [{"from": [{"namespace_selector": {
+                "match_labels": {"kubernetes.io/metadata.name": gateway_namespace}}}]}],
+        }),
+    ]
+
+
 class TenantNamespace(HardenedComponent):
     """A namespace per tenant that enforces the `restricted` Pod Security Standard (and audits and warns on it),
     denies all ingress and egress by default and then allows only DNS, traffic within the namespace and calls
@@ -80,48 +110,8 @@ class TenantNamespace(HardenedComponent):
             return {"name": object_name, "namespace": ns, "labels": labels}
 
         self.network_policies = [
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-default-deny",
-                metadata=meta("default-deny-all"),
-                spec={"pod_selector": {}, "policy_types": ["Ingress", "Egress"]},
-                opts=in_ns,
-            ),
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-allow-dns",
-                metadata=meta("allow-dns"),
-                spec={
-                    "pod_selector": {},
-                    "policy_types": ["Egress"],
-                    "egress": [{
-                        "to": [{"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "kube-system"}},
-                                "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}}}],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    }],
-                },
-                opts=in_ns,
-            ),
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-allow-same-namespace",
-                metadata=meta("allow-same-namespace"),
-                spec={
-                    "pod_selector": {},
-                    "policy_types": ["Ingress", "Egress"],
-                    "ingress": [{"from": [{"pod_selector": {}}]}],
-                    "egress": [{"to": [{"pod_selector": {}}]}],
-                },
-                opts=in_ns,
-            ),
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-allow-inference-gateway",
-                metadata=meta("allow-inference-gateway"),
-                spec={
-                    "pod_selector": {},
-                    "policy_types": ["Ingress"],
-                    "ingress": [{"from": [{"namespace_selector": {
-                        "match_labels": {"kubernetes.io/metadata.name": gateway_namespace}}}]}],
-                },
-                opts=in_ns,
-            ),
+            k8s.networking.v1.NetworkPolicy(f"{name}-{child}", metadata=meta(object_name), spec=policy, opts=in_ns)
+            for child, object_name, policy in network_policies(gateway_namespace)
         ]
         self.quota = k8s.core.v1.ResourceQuota(
             f"{name}-quota",
