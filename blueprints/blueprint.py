@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import StringConstraints, field_validator
+from pydantic import StringConstraints, field_validator, model_validator
 
 from .base import Classification, Name, Spec
 from .compute import ComputeSpec
 from .data import DataSpec
 from .exceptions import ExceptionSpec
+from .identity import IdentitySpec
 from .kms import KmsSpec
 from .network import NetworkSpec
 
@@ -53,8 +54,23 @@ class Blueprint(Spec):
     compute: ComputeSpec | None = None
     """The EKS cluster with its GPU pools and tenants. Unset: no cluster."""
 
+    identity: IdentitySpec = IdentitySpec()
+    """Persona roles and just-in-time access."""
+
     exceptions: list[ExceptionSpec] = []
     """Failed checks accepted on purpose, each with reason, owner and expiry (shown in every report)."""
+
+    @model_validator(mode="after")
+    def _references(self) -> "Blueprint":
+        buckets = {b.name for b in self.data.buckets}
+        for tenant in self.compute.tenants if self.compute else []:
+            unknown = sorted(set(tenant.reads + tenant.writes) - buckets)
+            if unknown:
+                raise ValueError(f"tenant {tenant.name!r} names undeclared buckets {unknown}; declared: {sorted(buckets)}")
+        vault = self.identity.vault
+        if vault and vault.workload_auth == "kubernetes" and not self.compute:
+            raise ValueError("identity.vault.workload_auth kubernetes needs compute; use approle without a cluster")
+        return self
 
     @field_validator("tags")
     @classmethod

@@ -155,6 +155,12 @@ class TenantSpec(Spec):
     groups: dict[Literal["data-scientist", "mlops-engineer", "inference-client"], str] = {}
     """Identity-provider group bound to each persona role. Unset: `<tenant>:<persona>`."""
 
+    reads: list[Name] = []
+    """Buckets the tenant's workloads may read (through their Pod Identity role). Unset: none."""
+
+    writes: list[Name] = []
+    """Buckets the tenant's workloads may write. Unset: none."""
+
 
 class ComputeSpec(Spec):
     """GPU compute: one EKS cluster, its GPU pools and tenants. Absent: no cluster."""

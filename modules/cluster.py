@@ -41,12 +41,14 @@ class EksCluster(HardenedComponent):
         key: CustomerManagedKey,
         log_key: CustomerManagedKey,
         *,
+        boundary: pulumi.Input[str],
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(name, tags=tags, opts=opts)
         self.spec = spec
         self.cluster_name = f"{pulumi.get_stack()}-{name}"
+        self.boundary = boundary
         child = self.child_opts()
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs",
@@ -57,7 +59,7 @@ class EksCluster(HardenedComponent):
             opts=child,
         )
         self.role = service_role(f"{name}-cluster-role", "eks.amazonaws.com", ["AmazonEKSClusterPolicy"],
-                                 parent=self, tags=self.tags)
+                                 boundary=boundary, parent=self, tags=self.tags)
         aws.iam.RolePolicy(
             f"{name}-secrets-encryption",
             role=self.role.id,
@@ -134,9 +136,9 @@ class EksCluster(HardenedComponent):
     def _addons(self, name: str, key: CustomerManagedKey) -> None:
         versions = self.spec.addons
         cni_role = service_role(f"{name}-vpc-cni-role", "pods.eks.amazonaws.com", ["AmazonEKS_CNI_Policy"],
-                                parent=self, tags=self.tags)
+                                boundary=self.boundary, parent=self, tags=self.tags)
         ebs_role = service_role(f"{name}-ebs-csi-role", "pods.eks.amazonaws.com", ["service-role/AmazonEBSCSIDriverPolicy"],
-                                parent=self, tags=self.tags)
+                                boundary=self.boundary, parent=self, tags=self.tags)
         aws.iam.RolePolicy(
             f"{name}-ebs-csi-cmk",
             role=ebs_role.id,

@@ -52,7 +52,8 @@ class GpuNodePool(HardenedComponent):
         super().__init__(name, tags=tags, opts=opts)
         self.spec = spec
         self.tags = {**self.tags, "hardstack:gpu-isolation": spec.isolation, "hardstack:tenants": " ".join(spec.tenants)}
-        self.role = service_role(f"{name}-node-role", "ec2.amazonaws.com", NODE_POLICIES, parent=self, tags=self.tags)
+        self.role = service_role(f"{name}-node-role", "ec2.amazonaws.com", NODE_POLICIES,
+                                 boundary=cluster.boundary, parent=self, tags=self.tags)
         devices = ["/dev/xvda"] + (["/dev/xvdb"] if spec.ami == "bottlerocket-nvidia" else [])
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-launch-template",

@@ -39,6 +39,7 @@ class SegmentedVpc(HardenedComponent):
         spec: NetworkSpec,
         log_key: CustomerManagedKey,
         *,
+        boundary: pulumi.Input[str],
         classification: Classification = Classification.regulated,
         internet_facing: bool = False,
         extra_interface_endpoints: Sequence[str] = (),
@@ -48,6 +49,7 @@ class SegmentedVpc(HardenedComponent):
         super().__init__(name, tags=tags, opts=opts)
         self.tags = {**self.tags, "hardstack:classification": classification.value}
         self.spec = spec
+        self.boundary = boundary
         self.plan = spec.plan()
         self.public = internet_facing or spec.egress == "nat"
         account, partition, region = account_and_partition()
@@ -217,6 +219,7 @@ class SegmentedVpc(HardenedComponent):
             f"{name}-flow-logs-role",
             assume_role_policy=assume,
             max_session_duration=3600,
+            permissions_boundary=self.boundary,
             tags=self.tags,
             opts=child,
         )

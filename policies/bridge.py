@@ -14,8 +14,8 @@ import yaml
 from hardstack.errors import GateError
 from hardstack.stacks.inventory import Inventory, Resource
 
-from .aws_schema import Field, package_of, resource_fields, snake, to_terraform
-from .aws_types import PROVIDER_RESOURCE_PREFIX, TERRAFORM_TYPES
+from .terraform_schema import Field, package_of, resource_fields, snake, to_terraform
+from .terraform_types import PROVIDER_RESOURCE_PREFIX, PROVIDERS, TERRAFORM_TYPES
 
 TERRAFORM_VERSION = "1.9.8"
 """Stated in the plan: checkov scans nothing (and says nothing) when the plan lacks a version."""
@@ -45,11 +45,12 @@ class Bridged:
 
 
 def bridge(inventory: Inventory) -> Bridged:
-    aws = [r for r in inventory if r.custom and r.type.startswith("aws:")]
+    planned = tuple(f"{p}:" for p in PROVIDERS)
+    aws = [r for r in inventory if r.custom and r.type.startswith(planned)]
     kube = [r for r in inventory if r.custom and r.type.startswith("kubernetes:")]
     other = [
         r for r in inventory
-        if r.custom and not r.type.startswith(("aws:", "kubernetes:", PROVIDER_RESOURCE_PREFIX))
+        if r.custom and not r.type.startswith((*planned, "kubernetes:", PROVIDER_RESOURCE_PREFIX))
     ]
     unmapped = sorted({r.type for r in aws if r.type not in TERRAFORM_TYPES})
     if unmapped or other:
@@ -117,7 +118,7 @@ def _plan(resources: list[Resource], address_of: dict[str, str]) -> dict[str, An
                 "mode": "managed",
                 "type": tf_type,
                 "name": name,
-                "provider_name": "registry.terraform.io/hashicorp/aws",
+                "provider_name": PROVIDERS[r.type.split(":")[0]],
                 "schema_version": 0,
                 "values": values,
             }
@@ -128,7 +129,7 @@ def _plan(resources: list[Resource], address_of: dict[str, str]) -> dict[str, An
                 "mode": "managed",
                 "type": tf_type,
                 "name": name,
-                "provider_config_key": "aws",
+                "provider_config_key": r.type.split(":")[0],
                 "expressions": expressions,
                 "schema_version": 0,
             }
@@ -146,7 +147,7 @@ def _tf_path(
 ) -> tuple[tuple[str | int, ...], int | None]:
     """A reference's input path in Terraform terms, cut at the attribute that holds the reference, and the index
     of the element when the reference is one element of a list of values."""
-    from .aws_schema import block_fields
+    from .terraform_schema import block_fields
 
     out: list[str | int] = []
     current = fields

@@ -141,19 +141,15 @@ def run_gate(
 
 def _all_judged(bridged: Bridged, seen: dict[str, set[str]]) -> None:
     """Fail closed when checkov scanned fewer resources than the stack holds."""
-    expected_plan = {a for u, a in bridged.address_of.items() if not a.startswith(tuple(_k8s_kinds(bridged)))}
+    expected_k8s = set(bridged.objects)
+    expected_plan = set(bridged.address_of.values()) - expected_k8s
     missing = sorted(expected_plan - seen.get("terraform_plan", set()))
-    expected_k8s = {a for a in bridged.address_of.values() if a in bridged.urn_of and a not in expected_plan}
     missing += sorted(expected_k8s - seen.get("kubernetes", set()))
     if missing:
         raise GateError(
             f"not verified: checkov scanned {len(bridged.address_of) - len(missing)} of {len(bridged.address_of)} "
             f"resources; not scanned: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}"
         )
-
-
-def _k8s_kinds(bridged: Bridged) -> set[str]:
-    return {a for a in bridged.address_of.values() if not a.startswith("aws_")}
 
 
 def _apply(result: Result, resolved: list[ResolvedException], today: dt.date) -> Result:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .aws_types import TERRAFORM_TYPES
+from .terraform_types import TERRAFORM_TYPES
 
 
 @dataclass(frozen=True)

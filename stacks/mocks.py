@@ -84,6 +84,8 @@ class ProviderLikeMocks(pulumi_mocks.Mocks):
         state = dict(inputs)
         h = _digest(urn)
         pkg, module, _ = (type_.split(":") + ["", ""])[:3]
+        if pkg == "vault":
+            return self._vault(type_, name, h, state)
         if pkg != "aws":
             rid = f"{name}-{h[:8]}"
             state.setdefault("id", rid)
@@ -142,6 +144,19 @@ class ProviderLikeMocks(pulumi_mocks.Mocks):
             state["vpcConfig"] = {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_digest(urn + 'csg')}"}
         if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
             state.update(latestVersion=1, defaultVersion=1)
+        return rid, state
+
+    @staticmethod
+    def _vault(type_: str, name: str, h: str, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Vault answers with the mount's accessor and the MFA method's id, which other resources refer to."""
+        kind = type_.rsplit(":", 1)[-1]
+        rid = state.get("path") or state.get("name") or f"{name}-{h[:8]}"
+        if kind == "AuthBackend":
+            state.setdefault("accessor", f"auth_{state.get('type', 'jwt')}_{h[:8]}")
+        if type_ == "vault:identity/mfaTotp:MfaTotp":
+            rid = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{_digest(name + 'm', 4)}-{_digest(name + 'm', 12)}"
+            state.update(methodId=rid, type="totp")
+        state.setdefault("id", rid)
         return rid, state
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:

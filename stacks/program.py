@@ -19,7 +19,15 @@ class Environment:
     cluster: object | None = None
     gpu_pools: dict[str, object] = field(default_factory=dict)
     tenants: dict[str, object] = field(default_factory=dict)
+    boundary: object | None = None
+    personas: object | None = None
+    workload_roles: dict[str, object] = field(default_factory=dict)
+    jit: object | None = None
+    vault: object | None = None
 
+
+DEPLOY_SECRETS = ("hardstack:oidcClientSecret",)
+"""Stack config secrets a blueprint's program reads (`pulumi config set --secret`)."""
 
 CLUSTER_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling")
 """What private EKS nodes reach besides the required endpoints: node bootstrap, auth, load balancers, scaling."""
@@ -27,6 +35,7 @@ CLUSTER_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth", "elasticloadbalancing",
 
 def build(bp: Blueprint) -> Environment:
     """Create every component the blueprint declares (must run inside a Pulumi program)."""
+    from hardstack.modules.identity import PermissionsBoundary
     from hardstack.modules.kms import CustomerManagedKey
     from hardstack.modules.network import SegmentedVpc
     from hardstack.modules.storage import AccessLogBucket, EncryptedBucket
@@ -42,10 +51,12 @@ def build(bp: Blueprint) -> Environment:
         tags=tags,
     )
     env.keys["logs"] = logs_key
+    env.boundary = boundary = PermissionsBoundary("boundary", tags=tags)
     env.network = SegmentedVpc(
         "network",
         bp.network,
         logs_key,
+        boundary=boundary.arn,
         classification=bp.classification,
         extra_interface_endpoints=CLUSTER_INTERFACE_ENDPOINTS if bp.compute else (),
         tags=tags,
@@ -77,7 +88,30 @@ def build(bp: Blueprint) -> Environment:
                 access_logs=access_logs,
                 tags=tags,
             )
+    _identity(bp, env, tags)
     return env
+
+
+def _identity(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
+    from hardstack.modules.base import account_and_partition
+    from hardstack.modules.identity import JustInTimeRoles, PersonaRoles, WorkloadRole
+    from hardstack.modules.vault import VaultJitAccess
+
+    data = {b.name: env.buckets[b.name] for b in bp.data.buckets}
+    cluster = env.cluster
+    log_groups = [env.network.flow_log_group] + ([cluster.log_group] if cluster else [])  # type: ignore[attr-defined]
+    env.personas = PersonaRoles("personas", bp.identity, env.boundary, buckets=data, cluster=cluster,  # type: ignore[arg-type]
+                                log_groups=log_groups, tags=tags)
+    tenants = bp.compute.tenants if bp.compute else []
+    for tenant in tenants:
+        env.workload_roles[tenant.name] = WorkloadRole(
+            f"tenant-{tenant.name}-workload", tenant, env.boundary, cluster, buckets=data, tags=tags)  # type: ignore[arg-type]
+    if bp.identity.vault is None:
+        return
+    if cluster is not None:
+        env.jit = JustInTimeRoles("jit", bp.identity, env.boundary, cluster, tenants=tenants, tags=tags)  # type: ignore[arg-type]
+    env.vault = VaultJitAccess("vault", bp.identity.vault, bp.identity, region=account_and_partition()[2],
+                               tenants=tenants, jit=env.jit, cluster=cluster)  # type: ignore[arg-type]
 
 
 def _compute(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
@@ -96,7 +130,8 @@ def _compute(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
         tags=tags,
     )
     env.keys["compute"] = key
-    cluster = EksCluster("cluster", bp.compute.cluster, env.network, key, env.keys["logs"], tags=tags)  # type: ignore[arg-type]
+    cluster = EksCluster("cluster", bp.compute.cluster, env.network, key, env.keys["logs"],  # type: ignore[arg-type]
+                         boundary=env.boundary.arn, tags=tags)  # type: ignore[attr-defined]  # type: ignore[arg-type]
     env.cluster = cluster
     for pool in bp.compute.gpu_pools:
         env.gpu_pools[pool.name] = GpuNodePool(f"gpu-{pool.name}", pool, cluster, env.network, key, tags=tags)  # type: ignore[arg-type]

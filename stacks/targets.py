@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from hardstack.blueprints.exceptions import ExceptionsFile, ExceptionSpec
 from hardstack.blueprints.loader import LoadedBlueprint, catalog, load, validate
@@ -52,10 +52,28 @@ def synth_target(target: str, stack: str = "dev") -> Inventory:
     return synthesize(target, stack).inventory
 
 
-def synth_loaded(loaded: LoadedBlueprint) -> Inventory:
-    from .program import build
+def synth_loaded(
+    loaded: LoadedBlueprint,
+    *,
+    transform: Callable[..., Any] | None = None,
+    on_built: Callable[[Any], None] | None = None,
+) -> Inventory:
+    """A loaded blueprint's program under mocks; `transform` is registered as a stack-wide Pulumi transform and
+    `on_built` receives the built Environment (for tests and programs that extend it)."""
+    import pulumi
+
+    from .mocks import SECRET
+    from .program import DEPLOY_SECRETS, build
 
     bp = loaded.blueprint
-    return run_program(lambda: build(bp), project=bp.name, stack=loaded.stack_name, region=bp.region)
+    secrets = {key: SECRET for key in DEPLOY_SECRETS}  # set at deploy time; never seen by synthesis
 
+    def program() -> None:
+        if transform is not None:
+            pulumi.runtime.register_resource_transform(transform)
+        env = build(bp)
+        if on_built is not None:
+            on_built(env)
 
+    return run_program(program, project=bp.name, stack=loaded.stack_name, region=bp.region, config=secrets,
+                       secret_keys=list(secrets))

@@ -8,25 +8,13 @@ from typing import Any, Callable
 from hardstack.blueprints.loader import load
 from hardstack.policies.gate import GateReport, run_gate
 from hardstack.stacks.inventory import Inventory
-from hardstack.stacks.synth import run_program
+from hardstack.stacks.targets import synth_loaded
 
 
 def synth_with_transform(target: str | Path, transform: Callable[[Any], Any] | None = None) -> tuple[Inventory, Any]:
     """The target blueprint synthesized with an optional Pulumi stack transform (as a user would weaken it)."""
-    import pulumi
-
-    from hardstack.stacks.program import build
-
     loaded = load(target)
-    bp = loaded.blueprint
-
-    def program() -> None:
-        if transform is not None:
-            pulumi.runtime.register_resource_transform(transform)
-        build(bp)
-
-    inventory = run_program(program, project=bp.name, stack=loaded.stack_name, region=bp.region)
-    return inventory, loaded
+    return synth_loaded(loaded, transform=transform), loaded
 
 
 def gate(target: str | Path, transform: Callable[[Any], Any] | None = None) -> GateReport:

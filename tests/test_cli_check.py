@@ -27,9 +27,9 @@ def test_reference_blueprint_passes_and_writes_everything(tmp_path: Path) -> Non
                      "--out-dir", str(out))
     assert proc.returncode == EXIT_OK, proc.stderr
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["summary"]["failed"] == 0 and data["summary"]["skipped"] == 5
+    assert data["summary"]["failed"] == 0 and data["summary"]["skipped"] == 8
     assert {p.name for p in out.iterdir()} >= {"inventory.json", "plan.json", "report.json"}
-    assert "passed: 0 failed, 5 skipped" in proc.stderr
+    assert "passed: 0 failed, 8 skipped" in proc.stderr
 
 
 def test_stock_checkov_on_the_out_dir_agrees_check_by_check(tmp_path: Path) -> None:

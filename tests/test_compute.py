@@ -407,13 +407,10 @@ def test_node_role_trust_and_policies(inv: Inventory, pool: str) -> None:
 @pytest.fixture(scope="module")
 def environment() -> Any:
     """The Environment built from multi-tenant-gpu (its component objects), under mocks."""
-    from hardstack.stacks.program import build
-    from hardstack.stacks.synth import run_program
+    from hardstack.stacks.targets import synth_loaded
 
-    loaded = load(STACK)
-    bp = loaded.blueprint
     box: dict[str, Any] = {}
-    run_program(lambda: box.update(env=build(bp)), project=bp.name, stack=loaded.stack_name, region=bp.region)
+    synth_loaded(load(STACK), on_built=lambda env: box.update(env=env))
     return box["env"]
 
 

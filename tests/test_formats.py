@@ -29,8 +29,8 @@ def report() -> GateReport:
 def test_json_matches_the_documented_schema(report: GateReport) -> None:
     data = json.loads(render(report, "json"))
     jsonschema.validate(data, JSON_SCHEMA)
-    assert data["summary"]["failed"] == 1 and data["summary"]["skipped"] == 5
-    assert data["summary"]["passed"] + 6 == len(data["results"])
+    assert data["summary"]["failed"] == 1 and data["summary"]["skipped"] == 8
+    assert data["summary"]["passed"] + 9 == len(data["results"])
     (failure,) = [r for r in data["results"] if r["status"] == "failed"]
     assert failure["check_id"] == "CKV_AWS_7" and failure["address"] == "aws_kms_key.logs-key"
     assert failure["resource"].endswith("aws:kms/key:Key::logs-key") and failure["engine"] == "checkov"
@@ -47,7 +47,7 @@ def test_sarif_validates_and_carries_suppressions(report: GateReport) -> None:
     jsonschema.Draft4Validator(schema).validate(data)
     results = data["runs"][0]["results"]
     suppressed = [r for r in results if r.get("suppressions")]
-    assert len(suppressed) == 5
+    assert len(suppressed) == 8
     assert all("platform-security" in r["suppressions"][0]["justification"] for r in suppressed)
     (open_result,) = [r for r in results if not r.get("suppressions")]
     assert open_result["ruleId"] == "CKV_AWS_7" and open_result["level"] == "error"
@@ -66,17 +66,17 @@ def test_sarif_is_refused_by_the_schema_when_broken(report: GateReport) -> None:
 
 def test_junit_is_xml_with_failures_and_skip_reasons(report: GateReport) -> None:
     root = ET.fromstring(render(report, "junit"))
-    assert root.tag == "testsuites" and root.get("failures") == "1" and root.get("skipped") == "5"
+    assert root.tag == "testsuites" and root.get("failures") == "1" and root.get("skipped") == "8"
     failures = root.findall(".//testcase/failure")
     assert len(failures) == 1 and failures[0].get("message")
     skips = root.findall(".//testcase/skipped")
-    assert len(skips) == 5 and all("owner: platform-security" in s.get("message", "") for s in skips)
+    assert len(skips) == 8 and all("owner: platform-security" in s.get("message", "") for s in skips)
 
 
 def test_table_groups_by_resource_and_colours_only_on_request(report: GateReport) -> None:
     plain = render(report, "table")
     assert "\033[" not in plain
-    assert "aws_kms_key.logs-key" in plain and "FAIL CKV_AWS_7" in plain and "FAILED: 162 resources" in plain
+    assert "aws_kms_key.logs-key" in plain and "FAIL CKV_AWS_7" in plain and "FAILED: 204 resources" in plain
     assert "excepted: Single-region by design" in plain
     assert "\033[31;1m" in render(report, "table", color=True)
 

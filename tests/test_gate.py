@@ -229,7 +229,10 @@ def _with_exception(tmp_path: Path, **fields: Any) -> Path:
     entry.update(fields)
 
     def change(data: dict[str, Any]) -> None:
-        data["exceptions"] = [entry]
+        kept = [e for e in data["exceptions"] if e["check"] != "CKV_AWS_144"]
+        if "expires" in fields:  # the blueprint's other exceptions expire with this one
+            kept = [{**e, "expires": fields["expires"]} for e in kept]
+        data["exceptions"] = [entry] + kept
 
     return _blueprint_with(tmp_path, change)
 
@@ -271,8 +274,8 @@ def test_expired_exception_fails_the_gate(tmp_path: Path) -> None:
 def test_accepted_exception_is_skipped_with_reason_owner_and_expiry(tmp_path: Path) -> None:
     report = gate(_with_exception(tmp_path))
     skipped = [r for r in report.results if r.status == "skipped"]
-    assert len(skipped) == 5 and report.passed
-    for r in skipped:
+    assert len(skipped) == 8 and report.passed
+    for r in (r for r in skipped if r.check_id == "CKV_AWS_144"):
         assert r.exception == {"reason": "single region by design; replication would breach residency",
                                "owner": "data-platform", "expires": "2099-01-01"}
         assert "owner: data-platform" in (r.justification or "") and "2099-01-01" in (r.justification or "")
@@ -290,8 +293,8 @@ def test_exceptions_in_a_stack_file_add_to_the_blueprints(tmp_path: Path) -> Non
         {"check": "CKV2_AWS_62", "resource": "training-data-bucket", "owner": "ml-ops",
          "reason": "events go through CloudTrail data events in this account", "expires": "2099-01-01"}]}))
     loaded = load(stack)
-    assert [e.check for e in loaded.blueprint.exceptions] == ["CKV_AWS_144", "CKV2_AWS_62"]
-    assert loaded.locate("exceptions", 1, "check") == (str(stack), 3)
+    assert [e.check for e in loaded.blueprint.exceptions] == ["CKV_AWS_144", "CKV_AWS_61", "CKV2_AWS_62"]
+    assert loaded.locate("exceptions", 2, "check") == (str(stack), 3)
 
 
 # --- failing closed -----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The shape of a Pulumi AWS resource's inputs as Terraform names them, read from the SDK's input types.
+"""The shape of a Pulumi AWS (or Vault) resource's inputs as Terraform names them, read from the SDK's input types.
 
 Pulumi names a Terraform list block in the plural (`rules` for `rule`) and its nested types after the singular
 block (`...RuleArgs`); a map (`tags`) keeps its keys as they are; everything else is camelCase for snake_case.
@@ -41,14 +41,18 @@ def snake(name: str) -> str:
 
 
 def package_of(token: str) -> str:
-    """The Python package of a type token's module: `aws:lambda/function:Function` → pulumi_aws.lambda_."""
+    """The Python package of a type token's module: `aws:lambda/function:Function` → pulumi_aws.lambda_,
+    `vault:index/policy:Policy` → pulumi_vault."""
+    root = f"pulumi_{token.split(':')[0]}"
     module = token.split(":")[1].split("/")[0]
-    return f"pulumi_aws.{module}_" if keyword.iskeyword(module) else f"pulumi_aws.{module}"
+    if module == "index":
+        return root
+    return f"{root}.{module}_" if keyword.iskeyword(module) else f"{root}.{module}"
 
 
 @functools.lru_cache(maxsize=None)
 def resource_fields(token: str, tf_type: str) -> dict[str, Field]:
-    """Input name (as in the inventory, camelCase) → Terraform field, for an `aws:*` type token."""
+    """Input name (as in the inventory, camelCase) → Terraform field, for an `aws:*` or `vault:*` type token."""
     file_part = token.split(":")[1].split("/")[1]
     class_name = token.rsplit(":", 1)[1]
     package = package_of(token)

@@ -1,6 +1,6 @@
-"""Pulumi AWS type tokens → Terraform resource types (the same provider underneath, other names).
+"""Pulumi type tokens → Terraform resource types (the same providers underneath, other names).
 
-An `aws:*` resource whose type is missing here cannot be judged, so the gate fails closed on it.
+An `aws:*` or `vault:*` resource whose type is missing here cannot be judged, so the gate fails closed on it.
 """
 
 from __future__ import annotations
@@ -149,6 +149,28 @@ TERRAFORM_TYPES: dict[str, str] = {
     "aws:elasticache/replicationGroup:ReplicationGroup": "aws_elasticache_replication_group",
     "aws:bedrock/agentAgent:AgentAgent": "aws_bedrockagent_agent",
 }
+
+VAULT_TYPES: dict[str, str] = {
+    "vault:index/audit:Audit": "vault_audit",
+    "vault:index/authBackend:AuthBackend": "vault_auth_backend",
+    "vault:index/mount:Mount": "vault_mount",
+    "vault:index/policy:Policy": "vault_policy",
+    "vault:jwt/authBackend:AuthBackend": "vault_jwt_auth_backend",
+    "vault:jwt/authBackendRole:AuthBackendRole": "vault_jwt_auth_backend_role",
+    "vault:identity/mfaTotp:MfaTotp": "vault_identity_mfa_totp",
+    "vault:identity/mfaLoginEnforcement:MfaLoginEnforcement": "vault_identity_mfa_login_enforcement",
+    "vault:kubernetes/authBackendConfig:AuthBackendConfig": "vault_kubernetes_auth_backend_config",
+    "vault:kubernetes/authBackendRole:AuthBackendRole": "vault_kubernetes_auth_backend_role",
+    "vault:approle/authBackendRole:AuthBackendRole": "vault_approle_auth_backend_role",
+    "vault:aws/secretBackend:SecretBackend": "vault_aws_secret_backend",
+    "vault:aws/secretBackendRole:SecretBackendRole": "vault_aws_secret_backend_role",
+    "vault:kv/secretV2:SecretV2": "vault_kv_secret_v2",
+}
+"""Vault's configuration as the Terraform Vault provider names it (hardstack's Vault checks read these)."""
+TERRAFORM_TYPES.update(VAULT_TYPES)
+
+PROVIDERS = {"aws": "registry.terraform.io/hashicorp/aws", "vault": "registry.terraform.io/hashicorp/vault"}
+"""The providers whose resources go into the plan, by Pulumi package."""
 
 PROVIDER_RESOURCE_PREFIX = "pulumi:providers:"
 """Provider resources (explicit `aws.Provider(...)`) are configuration, not infrastructure: never judged."""
