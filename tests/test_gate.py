@@ -33,6 +33,12 @@ EKS = "aws:eks/cluster:Cluster"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 QUOTA = "kubernetes:core/v1:ResourceQuota"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+VAULT_POLICY = "vault:index/policy:Policy"
+VAULT_LOGIN_ROLE = "vault:jwt/authBackendRole:AuthBackendRole"
+VAULT_AWS_ROLE = "vault:aws/secretBackendRole:SecretBackendRole"
+VAULT_MFA = "vault:identity/mfaLoginEnforcement:MfaLoginEnforcement"
 
 
 def _public_endpoint(props: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +129,29 @@ def _set(**values: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return change
 
 
+def _trust_without_mfa(props: dict[str, Any]) -> dict[str, Any]:
+    doc = json.loads(props["assumeRolePolicy"])
+    for statement in doc["Statement"]:
+        statement.pop("Condition", None)
+    props["assumeRolePolicy"] = json.dumps(doc)
+    return props
+
+
+def _granting(statement: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def change(props: dict[str, Any]) -> dict[str, Any]:
+        doc = json.loads(props["policy"])
+        doc["Statement"].append(statement)
+        props["policy"] = json.dumps(doc)
+        return props
+
+    return change
+
+
+def _sudo(props: dict[str, Any]) -> dict[str, Any]:
+    props["policy"] += 'path "sys/leases/revoke-prefix/*" {\n  capabilities = ["update", "sudo"]\n}\n'
+    return props
+
+
 def _without(key: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     def change(props: dict[str, Any]) -> dict[str, Any]:
         props.pop(key, None)
@@ -167,6 +196,30 @@ MUTATIONS: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "namespace-baseline-only": (transform_of(NAMESPACE, _psa_baseline), "HS_K8S_001", "tenant-serving-namespace"),
     "no-egress-default-deny": (transform_of(NETWORK_POLICY, _ingress_only), "HS_K8S_003", "tenant-serving-namespace"),
     "no-gpu-quota": (transform_of(QUOTA, _no_gpu_quota), "HS_K8S_004", "tenant-serving-namespace"),
+    "persona-trust-without-mfa": (transform_of(ROLE, _trust_without_mfa, name="personas-data-scientist"),
+                                  "HS_IAM_002", "personas-data-scientist"),
+    "role-without-boundary": (transform_of(ROLE, _without("permissionsBoundary"), name="personas-platform-admin"),
+                              "HS_IAM_004", "personas-platform-admin"),
+    "twelve-hour-sessions": (transform_of(ROLE, _set(maxSessionDuration=43200), name="jit-cluster-admin"),
+                             "HS_IAM_004", "jit-cluster-admin"),
+    "wildcard-grant": (
+        transform_of(ROLE_POLICY, _granting({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}),
+                     name="personas-platform-admin-observe"),
+        "HS_IAM_001", "personas-platform-admin-observe"),
+    "pass-any-role": (
+        transform_of(ROLE_POLICY, _granting({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}),
+                     name="personas-platform-admin-observe"),
+        "HS_IAM_003", "personas-platform-admin-observe"),
+    "vault-token-for-a-day": (
+        transform_of(VAULT_LOGIN_ROLE, _set(tokenMaxTtl=86400, tokenExplicitMaxTtl=86400),
+                     name="vault-platform-admin-login"),
+        "HS_VAULT_001", "vault-platform-admin-login"),
+    "aws-credentials-for-a-day": (transform_of(VAULT_AWS_ROLE, _set(maxStsTtl=86400), name="vault-aws-cluster-admin"),
+                                  "HS_VAULT_001", "vault-aws-cluster-admin"),
+    "vault-policy-with-sudo": (transform_of(VAULT_POLICY, _sudo, name="vault-platform-admin"), "HS_VAULT_002",
+                               "vault-platform-admin"),
+    "sign-in-without-mfa": (transform_of(VAULT_MFA, _set(authMethodAccessors=["auth_userpass_0123abcd"])),
+                            "HS_VAULT_003", "vault-humans"),
 }
 
 

@@ -103,3 +103,18 @@ def as_list(v: Any) -> list[Any]:
 def is_reference(v: Any, tf_type: str) -> bool:
     """The value is a reference to a resource of `tf_type` in this plan (not a literal from elsewhere)."""
     return isinstance(v, str) and v.startswith(f"{tf_type}.")
+
+
+GRANT_POLICIES = ("aws_iam_role_policy", "aws_iam_user_policy", "aws_iam_group_policy", "aws_iam_policy")
+BOUNDARY_TAG = ("hardstack:purpose", "permissions-boundary")
+
+
+def is_boundary(conf: dict[str, Any]) -> bool:
+    """A managed policy hardstack created as a permission boundary (a cap on roles, not a grant)."""
+    tags = value(conf, "tags") or {}
+    return isinstance(tags, dict) and tags.get(BOUNDARY_TAG[0]) == BOUNDARY_TAG[1]
+
+
+def allows(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The Allow statements of a policy document."""
+    return [s for s in statements(doc) if s.get("Effect") == "Allow"]
