@@ -223,20 +223,22 @@ def tenant_group(tenant: TenantSpec, persona: Persona) -> str:
 
 
 class WorkloadRole(HardenedComponent):
-    """A tenant's workloads' AWS role through EKS Pod Identity: only the tenant's `workload` service account
-    in its namespace gets it, and it reads and writes exactly the buckets the tenant declares."""
+    """A workload's AWS role through EKS Pod Identity: only one service account in one namespace gets it, and it
+    reads and writes exactly the buckets named."""
 
     TYPE = "hardstack:identity:WorkloadRole"
 
     def __init__(
         self,
         name: str,
-        tenant: TenantSpec,
         boundary: PermissionsBoundary,
         cluster: EksCluster,
         *,
+        namespace: str,
+        service_account: str,
         buckets: Mapping[str, EncryptedBucket],
-        service_account: str = "workload",
+        reads: Sequence[str] = (),
+        writes: Sequence[str] = (),
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -245,17 +247,17 @@ class WorkloadRole(HardenedComponent):
         trust = pulumi.Output.all(account, cluster.cluster.arn).apply(
             lambda a: service_trust("pods.eks.amazonaws.com", a[0], a[1]))
         self.role = role(f"{name}-role", trust, boundary=boundary.arn, parent=self,
-                         tags={**self.tags, "hardstack:tenant": tenant.name})
-        for bucket_name in sorted(set(tenant.reads) - set(tenant.writes)):
+                         tags={**self.tags, "hardstack:namespace": namespace})
+        for bucket_name in sorted(set(reads) - set(writes)):
             buckets[bucket_name].grant_read(self.role)
-        for bucket_name in sorted(set(tenant.writes) - set(tenant.reads)):
+        for bucket_name in sorted(set(writes) - set(reads)):
             buckets[bucket_name].grant_write(self.role)
-        for bucket_name in sorted(set(tenant.reads) & set(tenant.writes)):
+        for bucket_name in sorted(set(reads) & set(writes)):
             buckets[bucket_name].grant_read_write(self.role)
         self.association = aws.eks.PodIdentityAssociation(
             f"{name}-pod-identity",
             cluster_name=cluster.name,
-            namespace=tenant.name,
+            namespace=namespace,
             service_account=service_account,
             role_arn=self.role.arn,
             tags=self.tags,

@@ -13,6 +13,8 @@ from .base import HardenedComponent
 from .cluster import TENANT_LABEL, EksCluster
 
 PSA_LEVEL = "restricted"
+TENANT_SERVICE_ACCOUNT = "workload"
+"""The service account of a tenant's workloads: their Pod Identity role and Vault login are bound to it."""
 
 PERSONA_RULES: dict[str, list[dict[str, Any]]] = {
     # explore data and run training jobs; no secrets, no production serving objects
@@ -146,7 +148,7 @@ class TenantNamespace(HardenedComponent):
         )
         self.workload_service_account = k8s.core.v1.ServiceAccount(
             f"{name}-workload-sa",
-            metadata=meta("workload"),
+            metadata=meta(TENANT_SERVICE_ACCOUNT),
             automount_service_account_token=False,
             opts=in_ns,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-from typing import Sequence
+from typing import Any, Sequence
 from urllib.parse import urlparse
 
 import pulumi
@@ -18,6 +18,7 @@ from hardstack.blueprints.identity import MAX_TTL_SECONDS, IdentitySpec, Persona
 from .base import HardenedComponent
 from .cluster import EksCluster
 from .identity import JustInTimeRoles, tenant_group
+from .tenancy import TENANT_SERVICE_ACCOUNT
 
 Rules = dict[str, list[str]]
 """An ACL policy as data: path → capabilities."""
@@ -29,7 +30,6 @@ BROWSE = ["list", "read"]
 USER = "{{identity.entity.aliases.%s.name}}"
 """Identity templating: the signed-in person's name at the human auth method (their `user_claim`)."""
 
-WORKLOAD_SERVICE_ACCOUNT = "workload"
 WORKLOAD_AUDIENCE = "vault"
 
 
@@ -56,7 +56,6 @@ def persona_rules(prefix: str, tenants: Sequence[str], accessor: str, jit: bool)
             f"{kv}/data/tenants/{t}/serving/*": OWN,
             f"{kv}/metadata/tenants/{t}/serving/*": BROWSE,
         }
-        rules[f"workload-{t}"] = {f"{kv}/data/tenants/{t}/workload/*": READ}
     return rules
 
 
@@ -111,6 +110,7 @@ class VaultJitAccess(HardenedComponent):
         child = self.child_opts()
         humans = spec.humans
         self.prefix = prefix
+        self.spec = spec
 
         self.audit = vault.Audit(
             f"{name}-audit",
@@ -195,7 +195,10 @@ class VaultJitAccess(HardenedComponent):
                 token_type="service",
                 opts=child,
             )
-        self._workloads(name, spec, tenants, cluster, dashed, prefix)
+        self._workload_auth(name, spec, cluster, prefix)
+        for t in tenants:
+            self.workload_access(f"workload-{t.name}", namespace=t.name, service_account=TENANT_SERVICE_ACCOUNT,
+                                 rules={f"{prefix}/kv/data/tenants/{t.name}/workload/*": READ})
         self.aws = None
         self.credential_roles: dict[str, vault.aws.SecretBackendRole] = {}
         if jit is not None:
@@ -221,16 +224,15 @@ class VaultJitAccess(HardenedComponent):
                 )
         self.register_outputs({"human_auth_path": self.human_auth.path, "kv_path": self.kv.path})
 
-    def _workloads(self, name: str, spec: VaultSpec, tenants: Sequence[TenantSpec], cluster: EksCluster | None,
-                   dashed: str, prefix: str) -> None:
+    def _workload_auth(self, name: str, spec: VaultSpec, cluster: EksCluster | None, prefix: str) -> None:
         child = self.child_opts()
-        ttl = spec.workload_token_ttl_seconds
         self.workload_auth = vault.AuthBackend(
             f"{name}-workloads",
             type=spec.workload_auth,
             path=f"{prefix}/{spec.workload_auth}",
-            description=f"{pulumi.get_stack()}: tenants' workloads",
-            tune={"default_lease_ttl": f"{ttl}s", "max_lease_ttl": f"{MAX_TTL_SECONDS}s", "token_type": "default-service"},
+            description=f"{pulumi.get_stack()}: workloads",
+            tune={"default_lease_ttl": f"{spec.workload_token_ttl_seconds}s", "max_lease_ttl": f"{MAX_TTL_SECONDS}s",
+                  "token_type": "default-service"},
             opts=child,
         )
         self.workload_roles: dict[str, pulumi.CustomResource] = {}
@@ -245,29 +247,24 @@ class VaultJitAccess(HardenedComponent):
                 disable_local_ca_jwt=True,
                 opts=child,
             )
-        token = {"token_policies": None, "token_ttl": ttl, "token_max_ttl": MAX_TTL_SECONDS,
-                 "token_explicit_max_ttl": MAX_TTL_SECONDS, "token_type": "service"}
-        for t in tenants:
-            token["token_policies"] = [self.policies[f"workload-{t.name}"].name]
-            if spec.workload_auth == "kubernetes":
-                self.workload_roles[t.name] = vault.kubernetes.AuthBackendRole(
-                    f"{name}-workload-{t.name}",
-                    backend=self.workload_auth.path,
-                    role_name=f"workload-{t.name}",
-                    bound_service_account_names=[WORKLOAD_SERVICE_ACCOUNT],
-                    bound_service_account_namespaces=[t.name],
-                    audience=WORKLOAD_AUDIENCE,
-                    opts=child,
-                    **token,
-                )
-            else:
-                self.workload_roles[t.name] = vault.approle.AuthBackendRole(
-                    f"{name}-workload-{t.name}",
-                    backend=self.workload_auth.path,
-                    role_name=f"workload-{t.name}",
-                    bind_secret_id=True,
-                    secret_id_num_uses=1,
-                    secret_id_ttl=600,
-                    opts=child,
-                    **token,
-                )
+
+    def workload_access(self, key: str, *, namespace: str, service_account: str, rules: Rules) -> vault.Policy:
+        """An ACL policy of exactly `rules` and the login role through which one service account in one namespace
+        (or, with AppRole, a single-use secret id) gets it, with tokens of bounded life."""
+        child = self.child_opts()
+        policy = vault.Policy(f"{self.component_name}-{key}", name=f"{self.prefix.replace('/', '-')}-{key}",
+                              policy=hcl(rules), opts=child)
+        self.policies[key] = policy
+        token: dict[str, Any] = {"token_policies": [policy.name], "token_ttl": self.spec.workload_token_ttl_seconds,
+                                 "token_max_ttl": MAX_TTL_SECONDS, "token_explicit_max_ttl": MAX_TTL_SECONDS,
+                                 "token_type": "service"}
+        if self.spec.workload_auth == "kubernetes":
+            self.workload_roles[key] = vault.kubernetes.AuthBackendRole(
+                f"{self.component_name}-{key}", backend=self.workload_auth.path, role_name=key,
+                bound_service_account_names=[service_account], bound_service_account_namespaces=[namespace],
+                audience=WORKLOAD_AUDIENCE, opts=child, **token)
+        else:
+            self.workload_roles[key] = vault.approle.AuthBackendRole(
+                f"{self.component_name}-{key}", backend=self.workload_auth.path, role_name=key, bind_secret_id=True,
+                secret_id_num_uses=1, secret_id_ttl=600, opts=child, **token)
+        return policy

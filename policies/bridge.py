@@ -20,6 +20,7 @@ from .terraform_types import PROVIDER_RESOURCE_PREFIX, PROVIDERS, TERRAFORM_TYPE
 TERRAFORM_VERSION = "1.9.8"
 """Stated in the plan: checkov scans nothing (and says nothing) when the plan lacks a version."""
 
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
 PLAN_FILE = "plan.json"
 MANIFEST_DIR = "manifests"
 
@@ -36,6 +37,15 @@ class Bridged:
     urn_of: dict[str, str] = field(default_factory=dict)  # address → URN
     not_judged: dict[str, str] = field(default_factory=dict)  # URN → why (components, providers)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # Kubernetes address → manifest
+
+    def workload_of_pod(self, address: str) -> str | None:
+        """The URN of the workload whose pod template checkov's Kubernetes graph turned into `address`
+        (`Pod.<namespace>.<workload name>.<template labels>`)."""
+        for known, urn in self.urn_of.items():
+            kind, _, rest = known.partition(".")
+            if kind in WORKLOAD_KINDS and address.startswith(f"Pod.{rest}."):
+                return urn
+        return None
 
     def files(self) -> dict[str, str]:
         out = dict(self.manifests)

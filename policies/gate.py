@@ -118,7 +118,7 @@ def run_gate(
     _all_judged(bridged, seen)
     results = []
     for f in findings:
-        urn = bridged.urn_of.get(f.address)
+        urn = bridged.urn_of.get(f.address) or bridged.workload_of_pod(f.address)
         if urn is None:
             raise GateError(f"not verified: checkov reported {f.check_id} on {f.address!r}, which the stack does not hold")
         meta = metas.get(f.check_id)

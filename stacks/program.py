@@ -24,6 +24,7 @@ class Environment:
     workload_roles: dict[str, object] = field(default_factory=dict)
     jit: object | None = None
     vault: object | None = None
+    agents: dict[str, object] = field(default_factory=dict)
 
 
 DEPLOY_SECRETS = ("hardstack:oidcClientSecret",)
@@ -89,12 +90,14 @@ def build(bp: Blueprint) -> Environment:
                 tags=tags,
             )
     _identity(bp, env, tags)
+    _agents(bp, env, tags)
     return env
 
 
 def _identity(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
     from hardstack.modules.base import account_and_partition
     from hardstack.modules.identity import JustInTimeRoles, PersonaRoles, WorkloadRole
+    from hardstack.modules.tenancy import TENANT_SERVICE_ACCOUNT
     from hardstack.modules.vault import VaultJitAccess
 
     data = {b.name: env.buckets[b.name] for b in bp.data.buckets}
@@ -105,13 +108,35 @@ def _identity(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
     tenants = bp.compute.tenants if bp.compute else []
     for tenant in tenants:
         env.workload_roles[tenant.name] = WorkloadRole(
-            f"tenant-{tenant.name}-workload", tenant, env.boundary, cluster, buckets=data, tags=tags)  # type: ignore[arg-type]
+            f"tenant-{tenant.name}-workload", env.boundary, cluster, namespace=tenant.name,  # type: ignore[arg-type]
+            service_account=TENANT_SERVICE_ACCOUNT, buckets=data, reads=tenant.reads, writes=tenant.writes, tags=tags)
     if bp.identity.vault is None:
         return
     if cluster is not None:
         env.jit = JustInTimeRoles("jit", bp.identity, env.boundary, cluster, tenants=tenants, tags=tags)  # type: ignore[arg-type]
     env.vault = VaultJitAccess("vault", bp.identity.vault, bp.identity, region=account_and_partition()[2],
                                tenants=tenants, jit=env.jit, cluster=cluster)  # type: ignore[arg-type]
+
+
+def _agents(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
+    from hardstack.modules.agents import Agent
+
+    ports = {a.name: a.port for a in bp.agents}
+    data = {b.name: env.buckets[b.name] for b in bp.data.buckets}
+    for agent in bp.agents:
+        env.agents[agent.name] = Agent(
+            f"agent-{agent.name}",
+            agent,
+            env.cluster,  # type: ignore[arg-type]
+            env.boundary,  # type: ignore[arg-type]
+            buckets={r: data[r] for r in agent.reads if r in data},
+            callees={c: ports[c] for c in agent.calls},
+            callers=[a.name for a in bp.agents if agent.name in a.calls],
+            gateway_namespace=bp.compute.cluster.inference_gateway_namespace,  # type: ignore[union-attr]
+            proxy=bp.agent_egress_proxy,
+            vault=env.vault,
+            tags=tags,
+        )
 
 
 def _compute(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
