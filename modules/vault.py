@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from urllib.parse import urlparse
 
 import pulumi
+import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
 from hardstack.blueprints.compute import TenantSpec
@@ -31,6 +32,7 @@ USER = "{{identity.entity.aliases.%s.name}}"
 """Identity templating: the signed-in person's name at the human auth method (their `user_claim`)."""
 
 WORKLOAD_AUDIENCE = "vault"
+REVIEWER = "vault-token-reviewer"
 
 
 def persona_rules(prefix: str, tenants: Sequence[str], accessor: str, jit: bool) -> dict[str, Rules]:
@@ -49,6 +51,7 @@ def persona_rules(prefix: str, tenants: Sequence[str], accessor: str, jit: bool)
         rules[f"{Persona.data_scientist.value}-{t}"] = {
             **({f"{creds}/training-{t}": ISSUE} if jit else {}),
             f"{kv}/data/tenants/{t}/datasets/*": READ,
+            f"{kv}/metadata/tenants/{t}/datasets/*": BROWSE,
             f"{kv}/data/users/{me}/*": OWN,
             f"{kv}/metadata/users/{me}/*": BROWSE + ["delete"],
         }
@@ -65,6 +68,13 @@ def hcl(rules: Rules) -> str:
         f"path {json.dumps(path)} {{\n  capabilities = {json.dumps(sorted(caps))}\n}}\n"
         for path, caps in sorted(rules.items())
     )
+
+
+def audit_block(path: str, options: dict[str, str]) -> str:
+    """The same audit device as server configuration: OpenBao (and Vault with API audit creation disabled) only
+    enables audit devices declared in its config file."""
+    body = "".join(f"    {k} = {json.dumps(v)}\n" for k, v in sorted(options.items()))
+    return f"audit \"file\" {json.dumps(path)} {{\n  options {{\n{body}  }}\n}}\n"
 
 
 def check_address(address: str | None) -> None:
@@ -112,13 +122,10 @@ class VaultJitAccess(HardenedComponent):
         self.prefix = prefix
         self.spec = spec
 
-        self.audit = vault.Audit(
-            f"{name}-audit",
-            type="file",
-            path=f"{dashed}-file",
-            options={"file_path": spec.audit_file, "log_raw": "false", "hmac_accessor": "true", "format": "json"},
-            opts=child,
-        )
+        audit_options = {"file_path": spec.audit_file, "log_raw": "false", "hmac_accessor": "true", "format": "json"}
+        self.audit = vault.Audit(f"{name}-audit", type="file", path=f"{dashed}-file", options=audit_options, opts=child)
+        self.audit_server_config = audit_block(f"{dashed}-file", audit_options)
+        """For servers that refuse audit devices through the API (OpenBao): put this in their config file."""
         ttl = {"default_lease_ttl": f"{humans.token_ttl_seconds}s", "max_lease_ttl": f"{humans.token_max_ttl_seconds}s",
                "token_type": "default-service"}
         secret = pulumi.Config("hardstack").require_secret("oidcClientSecret") if humans.method == "oidc" else None
@@ -222,7 +229,8 @@ class VaultJitAccess(HardenedComponent):
                     max_sts_ttl=spec.credential_max_ttl_seconds,
                     opts=child,
                 )
-        self.register_outputs({"human_auth_path": self.human_auth.path, "kv_path": self.kv.path})
+        self.register_outputs({"human_auth_path": self.human_auth.path, "kv_path": self.kv.path,
+                               "audit_server_config": self.audit_server_config})
 
     def _workload_auth(self, name: str, spec: VaultSpec, cluster: EksCluster | None, prefix: str) -> None:
         child = self.child_opts()
@@ -244,9 +252,33 @@ class VaultJitAccess(HardenedComponent):
                 kubernetes_host=cluster.cluster.endpoint,
                 kubernetes_ca_cert=cluster.cluster.certificate_authority.apply(
                     lambda ca: base64.b64decode(ca["data"]).decode()),
+                token_reviewer_jwt=self._token_reviewer(name, cluster),
                 disable_local_ca_jwt=True,
                 opts=child,
             )
+
+    def _token_reviewer(self, name: str, cluster: EksCluster) -> pulumi.Output[str]:
+        """The identity Vault checks workloads' tokens with (TokenReview): a service account allowed to do only
+        that (`system:auth-delegator`); workloads' own service accounts need no such right."""
+        o = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+        meta = {"name": REVIEWER, "namespace": "kube-system", "labels": {"app.kubernetes.io/managed-by": "hardstack"}}
+        account = k8s.core.v1.ServiceAccount(f"{name}-token-reviewer", metadata=meta,
+                                             automount_service_account_token=False, opts=o)
+        token = k8s.core.v1.Secret(
+            f"{name}-token-reviewer-token",
+            metadata={**meta, "annotations": {"kubernetes.io/service-account.name": REVIEWER}},
+            type="kubernetes.io/service-account-token",
+            opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[account]),
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-token-reviewer-binding",
+            metadata={"name": f"hardstack-{REVIEWER}", "labels": meta["labels"]},
+            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+            subjects=[{"kind": "ServiceAccount", "name": REVIEWER, "namespace": "kube-system"}],
+            opts=o,
+        )
+        return pulumi.Output.secret(token.data.apply(
+            lambda d: base64.b64decode(d["token"]).decode() if d and d.get("token") else None))
 
     def workload_access(self, key: str, *, namespace: str, service_account: str, rules: Rules) -> vault.Policy:
         """An ACL policy of exactly `rules` and the login role through which one service account in one namespace

@@ -172,3 +172,25 @@ def test_credential_ttls_are_bounded() -> None:
         VaultSpec(humans=humans, credential_max_ttl_seconds=7200)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="larger than credential_max_ttl_seconds"):
         VaultSpec(humans=humans, credential_ttl_seconds=3600, credential_max_ttl_seconds=900)  # type: ignore[arg-type]
+
+
+def test_workload_tokens_are_reviewed_by_a_delegator_only_account(inventory: Inventory) -> None:
+    """Vault checks workloads' tokens with TokenReview as a dedicated account bound to system:auth-delegator;
+    its token reaches Vault as a Pulumi secret, never as a value in the program."""
+    (config,) = inventory.of_type("vault:kubernetes/authBackendConfig:AuthBackendConfig")
+    assert config.inputs["tokenReviewerJwt"] == SECRET and config.inputs["disableLocalCaJwt"] is True
+    (secret,) = [r for r in inventory.of_type("kubernetes:core/v1:Secret") if r.name == "vault-token-reviewer-token"]
+    assert any(r.resource == secret.urn for r in config.references), config.references
+    assert secret.inputs["type"] == "kubernetes.io/service-account-token"
+    reviewer = secret.inputs["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+    (binding,) = [r for r in inventory.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+                  if r.inputs["roleRef"]["name"] == "system:auth-delegator"]
+    assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": reviewer, "namespace": "kube-system"}]
+
+
+def test_audit_device_is_also_given_as_server_config(inventory: Inventory) -> None:
+    from hardstack.modules.vault import audit_block
+
+    (audit,) = inventory.of_type("vault:index/audit:Audit")
+    block = audit_block(audit.inputs["path"], audit.inputs["options"])
+    assert block.startswith(f'audit "file" "{audit.inputs["path"]}" {{') and 'log_raw = "false"' in block
