@@ -44,7 +44,8 @@ def _run(ctx: click.Context, fn: Callable[[], Any]) -> Any:
 def main(ctx: click.Context, debug: bool) -> None:
     """hardstack: hardened AI environments on AWS and Kubernetes, verified before apply.
 
-    Exit codes: 0 passed, 1 violations, 2 invalid input or usage, 3 not verified (the gate could not run).
+    Exit codes: 0 passed, 1 violations, 2 invalid input or usage, 3 not verified (the gate could not run),
+    4 a tool hardstack drives (the Pulumi CLI) is missing or failed.
     """
     ctx.obj = Context(debug)
 
@@ -139,6 +140,63 @@ def check(ctx: click.Context, target: str, fmt: str, output: Path | None, out_di
         return 0 if report.passed else 1
 
     ctx.exit(_run(ctx, body))
+
+
+def _deploy(ctx: click.Context, action: str, target: str, stack: str | None, exceptions_file: Path | None) -> None:
+    def body() -> int:
+        from hardstack.policies.deploy import deploy
+        from hardstack.policies.formats import render
+        from hardstack.policies.worker import CheckovWorker
+
+        with CheckovWorker() as worker:
+            done = deploy(action, target, stack=stack, exceptions_file=exceptions_file, engine=worker,
+                          on_output=lambda line: click.echo(line, nl=False))
+        if done.report is not None and not done.ran:
+            click.echo(render(done.report, "table"), nl=False)
+            click.echo(f"pulumi {action} did not run: the gate failed", err=True)
+            return 1
+        if done.report is not None:
+            click.echo(f"gate passed on inventory {done.report.inventory_digest}; pulumi {action} done", err=True)
+        return 0
+
+    ctx.exit(_run(ctx, body))
+
+
+EXCEPTIONS_OPTION = click.option("--exceptions", "exceptions_file", type=click.Path(dir_okay=False, path_type=Path),
+                                 help="Exceptions for a Pulumi project directory.")
+
+
+@main.command()
+@click.argument("target")
+@STACK_OPTION
+@EXCEPTIONS_OPTION
+@click.pass_context
+def up(ctx: click.Context, target: str, stack: str | None, exceptions_file: Path | None) -> None:
+    """Run the gate on TARGET, then `pulumi up` only if it passed (the update records the inventory digest)."""
+    _deploy(ctx, "up", target, stack, exceptions_file)
+
+
+@main.command()
+@click.argument("target")
+@STACK_OPTION
+@EXCEPTIONS_OPTION
+@click.pass_context
+def preview(ctx: click.Context, target: str, stack: str | None, exceptions_file: Path | None) -> None:
+    """Run the gate on TARGET, then `pulumi preview` only if it passed."""
+    _deploy(ctx, "preview", target, stack, exceptions_file)
+
+
+@main.command()
+@click.argument("target")
+@STACK_OPTION
+@click.option("--yes", is_flag=True, help="Confirm: destroy every resource of the stack.")
+@click.pass_context
+def destroy(ctx: click.Context, target: str, stack: str | None, yes: bool) -> None:
+    """`pulumi destroy` of TARGET's stack (asks for --yes; no gate: nothing is created)."""
+    if not yes:
+        click.echo("error: destroy removes every resource of the stack; confirm with --yes", err=True)
+        ctx.exit(2)
+    _deploy(ctx, "destroy", target, stack, None)
 
 
 @main.command("checks")

@@ -5,6 +5,7 @@ Exit codes (documented in the README):
     1  violations found by the gate
     2  invalid input or usage (blueprint, stack file, program, command line)
     3  the gate could not run: nothing was verified (fail closed)
+    4  a tool hardstack drives is missing or failed (the Pulumi CLI for up, preview, destroy)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_INVALID = 2
 EXIT_NOT_VERIFIED = 3
+EXIT_TOOL = 4
 
 
 class HardstackError(Exception):
@@ -70,3 +72,9 @@ class GateError(HardstackError):
     """The gate could not run; the stack is not verified."""
 
     exit_code = EXIT_NOT_VERIFIED
+
+
+class ToolError(HardstackError):
+    """A tool hardstack drives is missing or failed (after the gate: nothing was applied by hardstack)."""
+
+    exit_code = EXIT_TOOL

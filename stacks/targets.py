@@ -62,11 +62,11 @@ def synth_loaded(
     `on_built` receives the built Environment (for tests and programs that extend it)."""
     import pulumi
 
-    from .mocks import SECRET
-    from .program import DEPLOY_SECRETS, build
+    from .program import build
+    from .synth import with_deploy_secrets
 
     bp = loaded.blueprint
-    secrets = {key: SECRET for key in DEPLOY_SECRETS}  # set at deploy time; never seen by synthesis
+    config, secret_keys = with_deploy_secrets({}, [])
 
     def program() -> None:
         if transform is not None:
@@ -75,5 +75,5 @@ def synth_loaded(
         if on_built is not None:
             on_built(env)
 
-    return run_program(program, project=bp.name, stack=loaded.stack_name, region=bp.region, config=secrets,
-                       secret_keys=list(secrets))
+    return run_program(program, project=bp.name, stack=loaded.stack_name, region=bp.region, config=config,
+                       secret_keys=secret_keys)
