@@ -32,7 +32,8 @@ class Blueprint(Spec):
     """What the environment is for."""
 
     extends: str | None = None
-    """A shipped blueprint's name or a path (relative to this file) whose settings this one starts from."""
+    """A shipped blueprint's name or a path (relative to this file) whose settings this one starts from; its
+    exceptions are kept and this blueprint's own are added."""
 
     classification: Classification = Classification.regulated
     """The highest class of data the stack holds; it drives controls such as object lock. Unset: regulated."""

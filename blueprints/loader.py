@@ -89,7 +89,11 @@ def _resolve_extends(tree: LDict, path: Path, chain: list[Path]) -> LDict:
     if is_stack_file(parent_tree):
         raise _at(tree, "extends", "names a stack file; allowed: a blueprint", received=ref)
     parent = _resolve_extends(parent_tree, parent_path, chain + [path])
-    return merge(parent, tree)
+    if not tree.get("exceptions"):
+        return merge(parent, tree)
+    own = LDict({k: v for k, v in tree.items() if k != "exceptions"}, loc=tree.loc)
+    own.locs.update({k: v for k, v in tree.locs.items() if k != "exceptions"})
+    return _append(merge(parent, own), "exceptions", tree["exceptions"])  # inherited, then the blueprint's own
 
 
 def _load_stack(tree: LDict, path: Path) -> LoadedBlueprint:
