@@ -16,6 +16,9 @@ SecretName = Annotated[str, StringConstraints(pattern=r"^secret:[a-z][a-z0-9-]{0
 
 LEGS = ("private data", "untrusted input", "external communication")
 
+PROXY = "egress-proxy"
+"""The name (and `app.kubernetes.io/name`) of the egress proxy in an agent's namespace: no agent may take it."""
+
 AGENT_LABEL = "hardstack.io/agent"
 ANNOTATIONS = {
     "private": "hardstack.io/private-data",
@@ -72,6 +75,14 @@ class AgentSpec(Spec):
 
     replicas: int = Field(1, ge=1, le=20)
     """Pods running the agent."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_the_proxy(cls, v: str) -> str:
+        if v == PROXY:
+            raise ValueError(f"{PROXY!r} is the egress proxy's name in the agent's namespace (its pods would get the "
+                             "proxy's way out); allowed: any other name")
+        return v
 
     @field_validator("reads", "untrusted_input", "egress", "calls")
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from hardstack.blueprints.agents import AGENT_LABEL, ANNOTATIONS, AgentSpec, ProxySpec, private_reads
+from hardstack.blueprints.agents import AGENT_LABEL, ANNOTATIONS, PROXY, AgentSpec, ProxySpec, private_reads
 from hardstack.blueprints.base import Classification
 
 from .base import HardenedComponent
@@ -19,7 +19,6 @@ from .storage import EncryptedBucket
 from .tenancy import PSA_LEVEL
 
 SERVICE_ACCOUNT = "agent"
-PROXY = "egress-proxy"
 UID = 10001
 PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"]
 
@@ -34,7 +33,7 @@ def squid_config(hosts: Sequence[str], port: int) -> str:
     domains = " ".join(sorted(h[1:] if h.startswith("*.") else h for h in hosts))
     return "\n".join([
         f"http_port {port}",
-        f"acl allowed dstdomain {domains}",
+        f"acl allowed dstdomain -n {domains}",  # -n: never match an IP by its reverse DNS (attacker-controlled)
         "acl SSL_ports port 443",
         "acl CONNECT method CONNECT",
         "http_access deny !CONNECT",
@@ -69,9 +68,10 @@ def hardened_container(name: str, image: str, port: int, probe: dict[str, Any], 
     }
 
 
-def pod_spec(containers: list[dict[str, Any]], volumes: list[dict[str, Any]], runtime: str | None) -> dict[str, Any]:
+def pod_spec(containers: list[dict[str, Any]], volumes: list[dict[str, Any]], runtime: str | None,
+             service_account: str = SERVICE_ACCOUNT) -> dict[str, Any]:
     return {
-        "service_account_name": SERVICE_ACCOUNT,
+        "service_account_name": service_account,
         "automount_service_account_token": False,
         "runtime_class_name": runtime,
         "security_context": {"run_as_non_root": True, "run_as_user": UID, "run_as_group": UID, "fs_group": UID,
@@ -235,6 +235,9 @@ class Agent(HardenedComponent):
         config = k8s.core.v1.ConfigMap(f"{name}-proxy-config", metadata=meta(f"{PROXY}-config"),
                                        data={"squid.conf": squid_config(spec.egress, proxy.port)}, opts=opts)
         probe = {"tcp_socket": {"port": proxy.port}}
+        # its own service account: the proxy gets none of the agent's AWS role or Vault login
+        account = k8s.core.v1.ServiceAccount(f"{name}-proxy-service-account", metadata=meta(PROXY),
+                                             automount_service_account_token=False, opts=opts)
         scratch = ["/var/spool/squid", "/var/log/squid", "/var/run/squid", "/tmp"]
         self.proxy = k8s.apps.v1.Deployment(
             f"{name}-proxy",
@@ -252,10 +255,10 @@ class Agent(HardenedComponent):
                                             + [{"name": f"scratch-{i}", "mount_path": p} for i, p in enumerate(scratch)])],
                         [{"name": "config", "config_map": {"name": f"{PROXY}-config"}}]
                         + [{"name": f"scratch-{i}", "empty_dir": {"size_limit": "128Mi"}} for i in range(len(scratch))],
-                        runtime),
+                        runtime, service_account=PROXY),
                 },
             },
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config])),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config, account])),
         )
         k8s.core.v1.Service(
             f"{name}-proxy-service",
