@@ -96,7 +96,8 @@ def test_schema_is_valid_json_schema(kind: str) -> None:
 
 def test_blueprints_lists_the_reference() -> None:
     proc = run("blueprints")
-    assert proc.returncode == EXIT_OK and proc.stdout.startswith("llm-inference")
+    names = [line.split()[0] for line in proc.stdout.splitlines()]
+    assert proc.returncode == EXIT_OK and names == ["agent-sandbox", "llm-inference", "multi-tenant-gpu"]
 
 
 def test_usage_error_exit_2() -> None:

@@ -578,7 +578,10 @@ def test_persona_roles_least_privilege(inv: Inventory, tenant: str) -> None:
                 assert rule[key], (role.name, key)
                 assert not any("*" in v for v in rule[key]), (role.name, key, rule[key])
             assert not any(r == "secrets" or r.startswith("secrets/") for r in rule["resources"]), role.name
-    assert not inv.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+    # the one cluster-wide binding is Vault's token reviewer, which may only review tokens
+    cluster_bindings = inv.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+    assert [b.inputs["roleRef"]["name"] for b in cluster_bindings] == ["system:auth-delegator"]
+    assert [s["kind"] for b in cluster_bindings for s in b.inputs["subjects"]] == ["ServiceAccount"]
 
 
 @pytest.mark.parametrize("tenant", list(TENANT_GPUS))
