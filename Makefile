@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PACKAGE_DIRS := hardstack blueprints modules stacks policies cli
 
-.PHONY: setup demo test bench docs clean
+.PHONY: setup system-deps demo test bench docs clean
 
 setup: $(VENV)/.synced
 
@@ -18,10 +18,19 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(VENV)/bin/python -m compileall -q $(PACKAGE_DIRS)
 	touch $@
 
+# Debian packages the report and its browser test need: Graphviz (layout) and headless Chromium with its driver.
+system-deps:
+	@missing=""; for tool in chromium chromedriver dot; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium chromium-driver graphviz >/dev/null; \
+	fi
+
 demo: setup
 	$(VENV)/bin/hardstack check llm-inference --out-dir out
 
-test: setup
+test: setup system-deps
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
 
 docs: setup
