@@ -147,9 +147,6 @@ class IdentitySpec(Spec):
     mfa_max_age_seconds: int = Field(3600, ge=300, le=3600)
     """Persona roles refuse sessions whose MFA sign-in is older than this (`aws:MultiFactorAuthAge`)."""
 
-    max_session_seconds: int = Field(3600, ge=900, le=3600)
-    """Longest session on any role the stack creates."""
-
     groups: dict[Literal["platform-admin", "inference-client"], str] = {}
     """Identity-provider group of each stack-wide persona in Vault. Unset: `<stack>:<persona>`. Tenant personas
     use their tenant's groups (`compute.tenants[].groups`)."""

@@ -13,6 +13,7 @@ from .base import account_and_partition
 ASSUME_ACTIONS = {"ec2.amazonaws.com": ["sts:AssumeRole"], "eks.amazonaws.com": ["sts:AssumeRole", "sts:TagSession"],
                   "pods.eks.amazonaws.com": ["sts:AssumeRole", "sts:TagSession"]}
 MAX_SESSION_SECONDS = 3600
+"""Every role's longest session: the shortest IAM allows (just-in-time sessions are shorter: Vault asks for less)."""
 PERSONA_TAG = "hardstack:persona"
 
 
@@ -61,13 +62,12 @@ def role(
     boundary: pulumi.Input[str],
     parent: pulumi.Resource,
     tags: Mapping[str, str],
-    max_session_seconds: int = MAX_SESSION_SECONDS,
 ) -> aws.iam.Role:
-    """A role with a one-hour (or shorter) session under the stack's permission boundary."""
+    """A role with one-hour sessions under the stack's permission boundary."""
     return aws.iam.Role(
         name,
         assume_role_policy=trust,
-        max_session_duration=max_session_seconds,
+        max_session_duration=MAX_SESSION_SECONDS,
         permissions_boundary=boundary,
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent),

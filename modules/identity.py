@@ -124,7 +124,7 @@ class PersonaRoles(HardenedComponent):
         self.roles: dict[Persona, aws.iam.Role] = {}
         for persona in AWS_PERSONAS:
             created = role(f"{name}-{persona.value}", trust, boundary=boundary.arn, parent=self,
-                           tags={**self.tags, PERSONA_TAG: persona.value}, max_session_seconds=spec.max_session_seconds)
+                           tags={**self.tags, PERSONA_TAG: persona.value})
             self.roles[persona] = created
             for intent, purposes in PERSONA_DATA[persona].items():
                 for bucket in buckets.values():
@@ -185,8 +185,7 @@ class JustInTimeRoles(HardenedComponent):
 
         def jit_role(role_name: str, persona: Persona, groups: list[str]) -> aws.iam.Role:
             created = role(f"{name}-{role_name}", trust, boundary=boundary.arn, parent=self,
-                           tags={**self.tags, PERSONA_TAG: persona.value, "hardstack:access": "just-in-time"},
-                           max_session_seconds=spec.max_session_seconds)
+                           tags={**self.tags, PERSONA_TAG: persona.value, "hardstack:access": "just-in-time"})
             inline_policy(f"{name}-{role_name}-describe-cluster", created, cluster.cluster.arn.apply(describe_cluster),
                           self)
             entry = aws.eks.AccessEntry(
