@@ -142,6 +142,55 @@ def check(ctx: click.Context, target: str, fmt: str, output: Path | None, out_di
     ctx.exit(_run(ctx, body))
 
 
+@main.command()
+@click.argument("target")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to FILE (required for html; md goes to stdout without it).")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True,
+              help="html: one self-contained page; md: threat model and failures, for pull-request comments.")
+@click.option("--exceptions", "exceptions_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Exceptions for a Pulumi project directory (a YAML file with `exceptions:`).")
+@STACK_OPTION
+@click.pass_context
+def report(ctx: click.Context, target: str, out: Path | None, fmt: str, exceptions_file: Path | None,
+           stack: str | None) -> None:
+    """Judge TARGET as `check` does and write a report: architecture picture, threat model, verdicts.
+
+    Exit codes as for `check`: 0 passed, 1 violations (the report is still written), 2 invalid input or usage,
+    3 not verified.
+    """
+    if fmt == "html" and out is None:
+        raise click.UsageError("--format html needs --out FILE (the page is written to a file)")
+
+    def body() -> int:
+        from hardstack.policies.worker import CheckovWorker
+
+        with CheckovWorker() as worker:
+            return judge(worker)
+
+    def judge(worker) -> int:  # type: ignore[no-untyped-def]
+        from hardstack.policies.gate import run_gate
+        from hardstack.policies.report_html import render_html
+        from hardstack.policies.report_md import render_markdown
+        from hardstack.stacks.outdir import write_file
+        from hardstack.stacks.targets import synthesize
+
+        synthesized = synthesize(target, stack, exceptions_file)
+        judged = run_gate(synthesized.inventory, target=target, exceptions=synthesized.exceptions,
+                          locate=synthesized.locate, engine=worker)
+        text = (render_html if fmt == "html" else render_markdown)(judged, synthesized.inventory)
+        if out is None:
+            click.echo(text, nl=False)
+        else:
+            write_file(out, text)
+            s = judged.summary()
+            click.echo(f"{'passed' if judged.passed else 'FAILED'}: {s['failed']} failed, {s['skipped']} skipped, "
+                       f"{s['passed']} passed → {out}", err=True)
+        return 0 if judged.passed else 1
+
+    ctx.exit(_run(ctx, body))
+
+
 def _deploy(ctx: click.Context, action: str, target: str, stack: str | None, exceptions_file: Path | None) -> None:
     def body() -> int:
         from hardstack.policies.deploy import deploy
@@ -197,6 +246,37 @@ def destroy(ctx: click.Context, target: str, stack: str | None, yes: bool) -> No
         click.echo("error: destroy removes every resource of the stack; confirm with --yes", err=True)
         ctx.exit(2)
     _deploy(ctx, "destroy", target, stack, None)
+
+
+@main.command("new")
+@click.argument("blueprint")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--stack", default="dev", show_default=True, help="The Pulumi stack to set up (a name).")
+@click.option("--name", "project", help="The Pulumi project's name. Default: the blueprint's name.")
+@click.option("--force", is_flag=True,
+              help="Write into a non-empty DIRECTORY: replaces only the files `new` generates, keeps the rest.")
+@click.pass_context
+def new_command(ctx: click.Context, blueprint: str, directory: Path, stack: str, project: str | None,
+                force: bool) -> None:
+    """Create a Pulumi project in DIRECTORY that deploys BLUEPRINT (a shipped blueprint's name or a blueprint file).
+
+    It holds the program and its stack file, the Pulumi project and stack settings, CI for GitHub and GitLab
+    running `hardstack check` and bandit, a pre-commit hook and checkov's settings. `hardstack check DIRECTORY`
+    judges it.
+    """
+
+    def body() -> None:
+        from hardstack.stacks.scaffold import new_project
+
+        made = new_project(blueprint, directory, stack=stack, project=project, force=force)
+        click.echo(f"created the Pulumi project {made.project} (stack {made.stack}) in {directory}: "
+                   f"{len(made.files)} files")
+        click.echo("next:")
+        click.echo(f"  hardstack check {directory} --stack {made.stack}")
+        click.echo(f"  cd {directory} && pulumi stack init {made.stack} && pulumi up"
+                   f"    # or: hardstack up {directory} --stack {made.stack}")
+
+    _run(ctx, body)
 
 
 @main.command("checks")

@@ -52,14 +52,17 @@ def write_files(out_dir: Path, files: dict[str, str], *, force: bool = False) ->
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_file(path: Path, text: str) -> None:
-    """Write one file atomically (a temporary file beside it, then a rename)."""
+def write_file(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Write one file atomically (a temporary file beside it, then a rename); `mode`: its permissions (else
+    the temporary file's, owner only)."""
     path = Path(path)
     if path.is_dir():
         raise InvalidInput("is a directory", file=str(path), allowed="a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
 
 from hardstack.blueprints.base import Classification
 from hardstack.blueprints.blueprint import Blueprint
 from hardstack.blueprints.data import ACCESS_LOG_BUCKET
+
+if TYPE_CHECKING:
+    from hardstack.blueprints.loader import LoadedBlueprint
 
 
 @dataclass
@@ -32,6 +37,30 @@ DEPLOY_SECRETS = ("hardstack:oidcClientSecret",)
 
 CLUSTER_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling")
 """What private EKS nodes reach besides the required endpoints: node bootstrap, auth, load balancers, scaling."""
+
+
+_declared: list[LoadedBlueprint] | None = None
+
+
+def declare_exceptions(loaded: LoadedBlueprint) -> None:
+    """Declare a loaded blueprint's or stack file's exceptions to the gate judging this program.
+
+    A Pulumi project built from a stack file calls this so that `hardstack check DIR` applies the exceptions
+    declared there (with their file and line), as `hardstack check stack.yaml` does. Outside the gate (under
+    `pulumi up`) it does nothing."""
+    if _declared is not None and all(loaded is not seen for seen in _declared):
+        _declared.append(loaded)
+
+
+@contextlib.contextmanager
+def collect_declared() -> Iterator[list[LoadedBlueprint]]:
+    """What the program run inside declares through `declare_exceptions`, in order."""
+    global _declared
+    previous, _declared = _declared, []
+    try:
+        yield _declared
+    finally:
+        _declared = previous
 
 
 def build(bp: Blueprint) -> Environment:

@@ -28,12 +28,18 @@ class Synthesized:
 def synthesize(target: str, stack: str | None = None, exceptions_file: Path | None = None) -> Synthesized:
     path = Path(target)
     if path.is_dir():
-        inventory = synth_directory(path, stack=stack or "dev")
-        if exceptions_file is None:
-            return Synthesized(target, inventory)
-        tree = load_yaml(exceptions_file)
-        declared = validate(tree, ExceptionsFile)
-        return Synthesized(target, inventory, list(declared.exceptions), lambda *p: locate(tree, p))
+        from .program import collect_declared
+
+        with collect_declared() as loaded:  # exceptions of the stack files the program declared
+            inventory = synth_directory(path, stack=stack or "dev")
+        sources: list[tuple[list[ExceptionSpec], Callable[..., tuple[str, int] | None]]] = [
+            (list(each.blueprint.exceptions), each.locate) for each in loaded
+        ]
+        if exceptions_file is not None:
+            tree = load_yaml(exceptions_file)
+            declared = validate(tree, ExceptionsFile)
+            sources.append((list(declared.exceptions), lambda *p: locate(tree, p)))
+        return Synthesized(target, inventory, *_combined(sources))
     if target not in catalog() and not path.exists():
         raise InvalidInput(
             "no such target",
@@ -46,6 +52,26 @@ def synthesize(target: str, stack: str | None = None, exceptions_file: Path | No
                            "or stack file", received=str(exceptions_file))
     loaded = load(target)
     return Synthesized(target, synth_loaded(loaded), list(loaded.blueprint.exceptions), loaded.locate)
+
+
+def _combined(
+    sources: list[tuple[list[ExceptionSpec], Callable[..., tuple[str, int] | None]]],
+) -> tuple[list[ExceptionSpec], Callable[..., tuple[str, int] | None]]:
+    """Exceptions from several files as one list, each still located in its own file."""
+    specs: list[ExceptionSpec] = []
+    origin: list[tuple[Callable[..., tuple[str, int] | None], int]] = []
+    for exceptions, where in sources:
+        for j, spec in enumerate(exceptions):
+            specs.append(spec)
+            origin.append((where, j))
+
+    def locate_combined(*path: Any) -> tuple[str, int] | None:
+        if len(path) >= 2 and path[0] == "exceptions" and isinstance(path[1], int) and 0 <= path[1] < len(origin):
+            where, j = origin[path[1]]
+            return where("exceptions", j, *path[2:])
+        return None
+
+    return specs, locate_combined
 
 
 def synth_target(target: str, stack: str = "dev") -> Inventory:
