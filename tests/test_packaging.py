@@ -31,6 +31,10 @@ def test_wheel_in_a_clean_environment(tmp_path: Path) -> None:
     (wheel,) = wheel_dir.glob("hardstack-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "hardstack/blueprints/catalog/llm-inference.yaml" in names
+    graph_checks = {f"hardstack/policies/checks/{p.name}" for p in (REPO / "policies" / "checks").glob("*.yaml")}
+    assert graph_checks and graph_checks <= set(names), graph_checks - set(names)  # else checkov skips them
+    templates = {f"hardstack/stacks/templates/project/{p.name}" for p in (REPO / "stacks/templates/project").iterdir()}
+    assert templates <= set(names), templates - set(names)
     for package in ("blueprints", "modules", "stacks", "policies", "cli"):
         assert f"hardstack/{package}/__init__.py" in names
     assert not any(n.startswith(("tests/", "bench/", "examples/")) for n in names)
