@@ -157,7 +157,7 @@ def report(ctx: click.Context, target: str, out: Path | None, fmt: str, exceptio
     """Judge TARGET as `check` does and write a report: architecture picture, threat model, verdicts.
 
     Exit codes as for `check`: 0 passed, 1 violations (the report is still written), 2 invalid input or usage,
-    3 not verified.
+    3 not verified; 4 when Graphviz's `dot`, which lays out the picture, is missing.
     """
     if fmt == "html" and out is None:
         raise click.UsageError("--format html needs --out FILE (the page is written to a file)")

@@ -31,9 +31,10 @@ def test_wheel_in_a_clean_environment(tmp_path: Path) -> None:
     (wheel,) = wheel_dir.glob("hardstack-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "hardstack/blueprints/catalog/llm-inference.yaml" in names
-    graph_checks = {f"hardstack/policies/checks/{p.name}" for p in (REPO / "policies" / "checks").glob("*.yaml")}
-    assert graph_checks and graph_checks <= set(names), graph_checks - set(names)  # else checkov skips them
+    checks = {f"hardstack/policies/checks/{p.name}" for p in (REPO / "policies" / "checks").glob("*.[py][ya]*")}
+    assert len(checks) > 30 and checks <= set(names), checks - set(names)  # Python and graph checks
     templates = {f"hardstack/stacks/templates/project/{p.name}" for p in (REPO / "stacks/templates/project").iterdir()}
+    templates |= {f"hardstack/policies/templates/{p.name}" for p in (REPO / "policies/templates").iterdir()}
     assert templates <= set(names), templates - set(names)
     for package in ("blueprints", "modules", "stacks", "policies", "cli"):
         assert f"hardstack/{package}/__init__.py" in names
@@ -58,7 +59,7 @@ def test_wheel_in_a_clean_environment(tmp_path: Path) -> None:
     ).stdout.strip()
     assert where.startswith(str(venv)), where
     proc = subprocess.run(
-        [str(venv / "bin" / "hardstack"), "synth", "llm-inference", "--out-dir", "out"],
+        [str(venv / "bin" / "hardstack"), "check", "llm-inference", "--out-dir", "out"],
         cwd=work, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
