@@ -133,7 +133,8 @@ def run_gate(
             detail=f.detail,
         )
         results.append(_apply(result, resolved, today))
-    results.sort(key=lambda r: (r.resource, r.check_id, r.status))
+    unique = {(r.check_id, r.status, r.resource, r.address, r.detail): r for r in results}  # graph checks repeat
+    results = sorted(unique.values(), key=lambda r: (r.resource, r.check_id, r.status))
     notes = _unused(resolved, results)
     judged = len(bridged.address_of)
     return GateReport(target, results, judged, digest(inventory), notes, metas)
