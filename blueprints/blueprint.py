@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import StringConstraints, field_validator, model_validator
+from pydantic import StringConstraints, ValidationInfo, field_validator, model_validator
 
 from .agents import AgentSpec, ProxySpec, private_reads
 from .base import Classification, Name, Spec
@@ -20,6 +20,11 @@ TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=
 TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[\w .:/=+@-]*$")]
 
 RESERVED_TAG_PREFIXES = ("aws:", "hardstack:")
+
+
+def private_buckets(data: DataSpec, classification: Classification) -> set[str]:
+    """Buckets holding private data: classified confidential or regulated."""
+    return {b.name for b in data.buckets if b.effective_classification(classification).at_least(Classification.confidential)}
 
 
 class Blueprint(Spec):
@@ -59,48 +64,51 @@ class Blueprint(Spec):
     identity: IdentitySpec = IdentitySpec()
     """Persona roles and just-in-time access."""
 
+    agent_egress_proxy: ProxySpec | None = None
+    """The proxy through which agents with `egress` reach their hosts; required when any agent has egress."""
+
     agents: list[AgentSpec] = []
     """LLM agents, each in its own namespace with exactly the data, inputs, egress and calls it declares; the gate
     refuses any agent that combines private data, untrusted input and external communication."""
-
-    agent_egress_proxy: ProxySpec | None = None
-    """The proxy through which agents with `egress` reach their hosts; required when any agent has egress."""
 
     exceptions: list[ExceptionSpec] = []
     """Failed checks accepted on purpose, each with reason, owner and expiry (shown in every report)."""
 
     def private_buckets(self) -> set[str]:
-        """Buckets holding private data: classified confidential or regulated."""
-        return {b.name for b in self.data.buckets
-                if b.effective_classification(self.classification).at_least(Classification.confidential)}
+        return private_buckets(self.data, self.classification)
 
-    @model_validator(mode="after")
-    def _agents(self) -> "Blueprint":
-        if not self.agents:
-            return self
-        if not self.compute:
+    @field_validator("agents")
+    @classmethod
+    def _agents(cls, agents: list[AgentSpec], info: ValidationInfo) -> list[AgentSpec]:
+        """Checked as the `agents` setting (errors point at it); the sections it refers to are validated first."""
+        if not agents:
+            return agents
+        known = info.data
+        if not known.get("compute"):
             raise ValueError("agents run on the cluster: declare compute")
-        names = [a.name for a in self.agents]
+        names = [a.name for a in agents]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate agent names {dupes}; allowed: each name once")
-        buckets = {b.name for b in self.data.buckets}
-        for agent in self.agents:
+        data, network = known.get("data", DataSpec()), known.get("network", NetworkSpec())
+        buckets = {b.name for b in data.buckets}
+        private = private_buckets(data, known.get("classification", Classification.regulated))
+        for agent in agents:
             unknown = sorted(set(agent.calls) - set(names))
             if unknown:
                 raise ValueError(f"agent {agent.name!r} calls undeclared agents {unknown}; declared: {sorted(names)}")
             missing = sorted(r for r in agent.reads if not r.startswith("secret:") and r not in buckets)
             if missing:
                 raise ValueError(f"agent {agent.name!r} reads undeclared buckets {missing}; declared: {sorted(buckets)}")
-            if agent.egress and private_reads(agent, self.private_buckets()):
+            if agent.egress and private_reads(agent, private):
                 raise ValueError(f"agent {agent.name!r} reads private data and declares egress {agent.egress}; an "
                                  "agent with private data gets no route out: give the egress to an agent it calls")
-            if agent.egress and self.agent_egress_proxy is None:
+            if agent.egress and known.get("agent_egress_proxy") is None:
                 raise ValueError(f"agent {agent.name!r} declares egress: set agent_egress_proxy (a Squid image)")
-            if agent.egress and self.network.egress != "nat":
+            if agent.egress and network.egress != "nat":
                 raise ValueError(f"agent {agent.name!r} declares egress but network.egress is "
-                                 f"{self.network.egress!r}; allowed: nat")
-        return self
+                                 f"{network.egress!r}; allowed: nat")
+        return agents
 
     @model_validator(mode="after")
     def _references(self) -> "Blueprint":

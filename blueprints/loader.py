@@ -190,7 +190,7 @@ def _translate(err: Any, tree: LDict, model: type[BaseModel]) -> InvalidInput:
         msg, received = "required setting is missing", None
     elif kind in ("value_error", "assertion_error"):
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if isinstance(received, dict):
+        if isinstance(received, (dict, list)):  # a whole section: the message names what is wrong in it
             received = None
     else:
         msg = msg[0].lower() + msg[1:]
