@@ -235,18 +235,16 @@ class EncryptedBucket(HardenedComponent):
     def _grant(
         self, role: aws.iam.Role, intent: str, object_actions: Sequence[str], key_actions: Sequence[str]
     ) -> aws.iam.RolePolicy:
+        lists = "read" in intent  # listing keys is reading: a write-only grant does not see what is there
+
+        def statements(a: list[Any]) -> list[dict[str, Any]]:
+            return ([{"Effect": "Allow", "Action": list(BUCKET_LIST_ACTIONS), "Resource": a[0]}] if lists else []) + [
+                {"Effect": "Allow", "Action": sorted(object_actions), "Resource": f"{a[0]}/*"},
+                a[1],
+            ]
+
         document = pulumi.Output.all(self.arn, self.key.use_statement(key_actions, "s3")).apply(
-            lambda a: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Action": list(BUCKET_LIST_ACTIONS), "Resource": a[0]},
-                        {"Effect": "Allow", "Action": sorted(object_actions), "Resource": f"{a[0]}/*"},
-                        a[1],
-                    ],
-                },
-                indent=2,
-            )
+            lambda a: json.dumps({"Version": "2012-10-17", "Statement": statements(a)}, indent=2)
         )
         return aws.iam.RolePolicy(
             f"{self.component_name}-{intent}-{role.pulumi_resource_name}",

@@ -538,6 +538,7 @@ def test_grant_write_is_least_privilege(grants_inventory: Inventory) -> None:
     granted = _all_actions(sts)
     assert not granted & {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"}
     assert "kms:CreateGrant" not in granted
+    assert "s3:ListBucket" not in granted  # a writer does not see the bucket's keys
 
 
 def test_each_grant_goes_to_its_own_role_only(grants_inventory: Inventory) -> None:
