@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import StringConstraints, ValidationInfo, field_validator
 
 from .agents import AgentSpec, ProxySpec, private_reads
 from .base import Classification, Name, Spec
@@ -90,7 +90,9 @@ class Blueprint(Spec):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate agent names {dupes}; allowed: each name once")
-        data, network = known.get("data", DataSpec()), known.get("network", NetworkSpec())
+        if "data" not in known or "network" not in known:  # invalid themselves: reported there
+            return agents
+        data, network = known["data"], known["network"]
         buckets = {b.name for b in data.buckets}
         private = private_buckets(data, known.get("classification", Classification.regulated))
         for agent in agents:
@@ -110,17 +112,24 @@ class Blueprint(Spec):
                                  f"{network.egress!r}; allowed: nat")
         return agents
 
-    @model_validator(mode="after")
-    def _references(self) -> "Blueprint":
-        buckets = {b.name for b in self.data.buckets}
-        for tenant in self.compute.tenants if self.compute else []:
+    @field_validator("compute")
+    @classmethod
+    def _tenant_buckets(cls, compute: ComputeSpec | None, info: ValidationInfo) -> ComputeSpec | None:
+        if "data" not in info.data:  # the data section is invalid itself: reported there
+            return compute
+        buckets = {b.name for b in info.data["data"].buckets}
+        for tenant in compute.tenants if compute else []:
             unknown = sorted(set(tenant.reads + tenant.writes) - buckets)
             if unknown:
                 raise ValueError(f"tenant {tenant.name!r} names undeclared buckets {unknown}; declared: {sorted(buckets)}")
-        vault = self.identity.vault
-        if vault and vault.workload_auth == "kubernetes" and not self.compute:
+        return compute
+
+    @field_validator("identity")
+    @classmethod
+    def _workload_auth_needs_a_cluster(cls, identity: IdentitySpec, info: ValidationInfo) -> IdentitySpec:
+        if identity.vault and identity.vault.workload_auth == "kubernetes" and not info.data.get("compute"):
             raise ValueError("identity.vault.workload_auth kubernetes needs compute; use approle without a cluster")
-        return self
+        return identity
 
     @field_validator("tags")
     @classmethod
