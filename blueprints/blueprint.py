@@ -84,14 +84,14 @@ class Blueprint(Spec):
         if not agents:
             return agents
         known = info.data
-        if not known.get("compute"):
+        if any(section not in known for section in ("compute", "data", "network")):  # invalid: reported there
+            return agents
+        if not known["compute"]:
             raise ValueError("agents run on the cluster: declare compute")
         names = [a.name for a in agents]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate agent names {dupes}; allowed: each name once")
-        if "data" not in known or "network" not in known:  # invalid themselves: reported there
-            return agents
         data, network = known["data"], known["network"]
         buckets = {b.name for b in data.buckets}
         private = private_buckets(data, known.get("classification", Classification.regulated))
