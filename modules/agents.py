@@ -15,6 +15,7 @@ from hardstack.blueprints.base import Classification
 from .base import HardenedComponent
 from .cluster import EksCluster
 from .identity import PermissionsBoundary, WorkloadRole
+from .network import AwsAccess
 from .storage import EncryptedBucket
 from .tenancy import PSA_LEVEL
 
@@ -82,7 +83,7 @@ def pod_spec(containers: list[dict[str, Any]], volumes: list[dict[str, Any]], ru
 
 
 def network_policies(agent: AgentSpec, callees: Mapping[str, int], callers: Sequence[str], gateway: str | None,
-                     proxy_port: int | None) -> list[tuple[str, dict[str, Any]]]:
+                     proxy_port: int | None, aws: AwsAccess | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(name, spec) of the agent namespace's NetworkPolicies: deny all, DNS, its declared calls (and the
     reverse for its callers), the gateway for entrypoints, and the proxy as the only way out."""
     me = {"match_labels": {AGENT_LABEL: agent.name, "app.kubernetes.io/name": agent.name}}
@@ -97,6 +98,8 @@ def network_policies(agent: AgentSpec, callees: Mapping[str, int], callers: Sequ
         ("default-deny-all", {"pod_selector": {}, "policy_types": ["Ingress", "Egress"]}),
         ("allow-dns", {"pod_selector": {}, "policy_types": ["Egress"], "egress": [dns]}),
     ]
+    if aws is not None:  # inside the VPC, to interface endpoints serving this account only: no route out
+        out.append(("allow-aws", {"pod_selector": me, "policy_types": ["Egress"], "egress": aws.egress()}))
     if callees:
         out.append(("allow-calls", {"pod_selector": me, "policy_types": ["Egress"], "egress": [
             {"to": [{**ns(namespace_of(c)), "pod_selector": {"match_labels": {AGENT_LABEL: c}}}],
@@ -140,6 +143,7 @@ class Agent(HardenedComponent):
         callers: Sequence[str] = (),
         gateway_namespace: str | None = None,
         proxy: ProxySpec | None = None,
+        aws: AwsAccess | None = None,
         vault: Any = None,
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
@@ -192,11 +196,12 @@ class Agent(HardenedComponent):
                 rules={f"{vault.prefix}/kv/data/agents/{spec.name}/{s}": ["read"] for s in secrets})
         runtime = "sandboxed" if cluster.sandbox_runtime is not None else None
         app = {"app.kubernetes.io/name": spec.name}
-        env: list[dict[str, str]] = []
+        to_aws = aws if reads else None  # AWS only for agents that read buckets (their Pod Identity role)
+        env: list[dict[str, Any]] = to_aws.environment() if to_aws else []
         if spec.egress:
             assert proxy is not None
             url = f"http://{PROXY}.{ns}.svc.cluster.local:{proxy.port}"
-            env = [{"name": "HTTPS_PROXY", "value": url}, {"name": "NO_PROXY", "value": ".svc,.cluster.local"}]
+            env += [{"name": "HTTPS_PROXY", "value": url}, {"name": "NO_PROXY", "value": ".svc,.cluster.local"}]
             self._proxy(name, spec, proxy, meta, in_ns, runtime)
         probe = {"http_get": {"path": spec.health_path, "port": spec.port}}
         self.deployment = k8s.apps.v1.Deployment(
@@ -225,7 +230,7 @@ class Agent(HardenedComponent):
         self.network_policies = [
             k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=body, opts=in_ns)
             for policy, body in network_policies(spec, callees, callers, gateway,
-                                                 proxy.port if spec.egress and proxy else None)
+                                                 proxy.port if spec.egress and proxy else None, to_aws)
         ]
         self.register_outputs({"namespace": ns})
 

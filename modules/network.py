@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import json
 from typing import Any, Mapping, Sequence
 
@@ -294,17 +296,53 @@ class SegmentedVpc(HardenedComponent):
         perimeter = account.apply(lambda a: json.dumps(interface_endpoint_policy(a)))
         for service in self.spec.all_interface_endpoints(tuple(extra)):
             self.interface_endpoints[service] = aws.ec2.VpcEndpoint(
-                f"{name}-{service.replace('.', '-')}",
+                f"{name}-{service.replace('.', '-')}" + ("-interface" if service == "s3" else ""),  # beside the gateway
                 vpc_id=self.vpc.id,
                 service_name=region.apply(lambda r, s=service: f"com.amazonaws.{r}.{s}"),
                 vpc_endpoint_type="Interface",
-                private_dns_enabled=True,
+                private_dns_enabled=service != "s3",  # S3's names stay on the gateway; pods name this one
                 subnet_ids=[s.id for s in self.subnets[Tier.endpoints]],
                 security_group_ids=[self.endpoint_security_group.id],
                 policy=perimeter,
                 tags={**self.tags, "Name": f"{name}-{service}"},
                 opts=child,
             )
+
+
+    @property
+    def aws_access(self) -> "AwsAccess | None":
+        """How pods reach AWS from behind default-deny NetworkPolicies, when the VPC has an S3 interface endpoint."""
+        s3 = self.interface_endpoints.get("s3")
+        if s3 is None:
+            return None
+        url = s3.dns_entries.apply(lambda entries: "https://bucket." + _dns_name(entries[0]).removeprefix("*."))
+        return AwsAccess(str(self.plan[Tier.endpoints].block), url)
+
+
+POD_IDENTITY_AGENT = "169.254.170.23/32"
+"""The EKS Pod Identity agent on every node, from which pods get their role's credentials."""
+
+
+@dataclass(frozen=True)
+class AwsAccess:
+    """AWS for pods without a route out: the endpoints tier on 443 (interface endpoints that serve this account's
+    principals only, S3 among them, named through `AWS_ENDPOINT_URL_S3`) and the node's Pod Identity agent."""
+
+    endpoints_cidr: str
+    s3_endpoint_url: pulumi.Output[str]
+
+    def egress(self) -> list[dict[str, Any]]:
+        return [
+            {"to": [{"ip_block": {"cidr": self.endpoints_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]},
+            {"to": [{"ip_block": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]},
+        ]
+
+    def environment(self) -> list[dict[str, Any]]:
+        return [{"name": "AWS_ENDPOINT_URL_S3", "value": self.s3_endpoint_url}]
+
+
+def _dns_name(entry: Any) -> str:
+    return getattr(entry, "dns_name", None) or entry.get("dnsName") or entry.get("dns_name")
 
 
 def s3_endpoint_policy(account: str, partition: str, region: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from hardstack.blueprints.compute import TenantSpec
 
 from .base import HardenedComponent
 from .cluster import TENANT_LABEL, EksCluster
+from .network import AwsAccess
 
 PSA_LEVEL = "restricted"
 TENANT_SERVICE_ACCOUNT = "workload"
@@ -40,11 +41,14 @@ PERSONA_RULES: dict[str, list[dict[str, Any]]] = {
 """Namespaced RBAC per persona: named verbs and resources only, never `*`, never secrets."""
 
 
-def network_policies(gateway_namespace: str) -> list[tuple[str, str, dict[str, Any]]]:
+def network_policies(gateway_namespace: str, aws: AwsAccess | None = None) -> list[tuple[str, str, dict[str, Any]]]:
     """(child name suffix, object name, spec) of a tenant's NetworkPolicies: deny everything both ways, then
-    allow DNS to kube-dns, traffic within the namespace, and calls from the inference gateway."""
+    allow DNS to kube-dns, traffic within the namespace, calls from the inference gateway and, where the VPC
+    offers it, AWS through its endpoints tier (for the workloads' Pod Identity role)."""
     every_pod: dict[str, Any] = {}
-    return [
+    to_aws = [("allow-aws", "allow-aws", {"pod_selector": every_pod, "policy_types": ["Egress"],
+                                          "egress": aws.egress()})] if aws else []
+    return to_aws + [
         ("default-deny", "default-deny-all", {"pod_selector": every_pod, "policy_types": ["Ingress", "Egress"]}),
         ("allow-dns", "allow-dns", {
             "pod_selector": every_pod,
@@ -85,6 +89,7 @@ class TenantNamespace(HardenedComponent):
         cluster: EksCluster,
         *,
         gateway_namespace: str,
+        aws: AwsAccess | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(name, opts=opts)
@@ -113,7 +118,7 @@ class TenantNamespace(HardenedComponent):
 
         self.network_policies = [
             k8s.networking.v1.NetworkPolicy(f"{name}-{child}", metadata=meta(object_name), spec=policy, opts=in_ns)
-            for child, object_name, policy in network_policies(gateway_namespace)
+            for child, object_name, policy in network_policies(gateway_namespace, aws)
         ]
         self.quota = k8s.core.v1.ResourceQuota(
             f"{name}-quota",

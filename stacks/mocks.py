@@ -134,6 +134,10 @@ class ProviderLikeMocks(pulumi_mocks.Mocks):
             )
         if type_ == "aws:ec2/vpcEndpoint:VpcEndpoint":
             state.setdefault("prefixListId", f"pl-{h[:8]}")
+            if inputs.get("vpcEndpointType") == "Interface":
+                service = str(inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+                state.setdefault("dnsEntries", [{"dnsName": f"*.{rid}.{service}.{self.region}.vpce.amazonaws.com",
+                                                 "hostedZoneId": "Z7HUB22UULQXV"}])
         if type_ == "aws:eks/cluster:Cluster":
             state.update(
                 endpoint=f"https://{h.upper()[:32]}.gr7.{self.region}.eks.amazonaws.com",

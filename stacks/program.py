@@ -35,8 +35,10 @@ class Environment:
 DEPLOY_SECRETS = ("hardstack:oidcClientSecret",)
 """Stack config secrets a blueprint's program reads (`pulumi config set --secret`)."""
 
-CLUSTER_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling")
-"""What private EKS nodes reach besides the required endpoints: node bootstrap, auth, load balancers, scaling."""
+CLUSTER_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling", "s3")
+"""What private EKS nodes reach besides the required endpoints: node bootstrap, auth, load balancers, scaling;
+and S3 for pods, which reach it through its interface endpoint (their NetworkPolicies allow the endpoints tier,
+not S3's public addresses)."""
 
 
 _declared: list[LoadedBlueprint] | None = None
@@ -163,6 +165,7 @@ def _agents(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
             callers=[a.name for a in bp.agents if agent.name in a.calls],
             gateway_namespace=bp.compute.cluster.inference_gateway_namespace,  # type: ignore[union-attr]
             proxy=bp.agent_egress_proxy,
+            aws=env.network.aws_access,  # type: ignore[attr-defined]
             vault=env.vault,
             tags=tags,
         )
@@ -191,5 +194,6 @@ def _compute(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
         env.gpu_pools[pool.name] = GpuNodePool(f"gpu-{pool.name}", pool, cluster, env.network, key, tags=tags)  # type: ignore[arg-type]
     for tenant in bp.compute.tenants:
         env.tenants[tenant.name] = TenantNamespace(
-            f"tenant-{tenant.name}", tenant, cluster, gateway_namespace=bp.compute.cluster.inference_gateway_namespace
+            f"tenant-{tenant.name}", tenant, cluster, gateway_namespace=bp.compute.cluster.inference_gateway_namespace,
+            aws=env.network.aws_access,  # type: ignore[attr-defined]
         )

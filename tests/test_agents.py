@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from hardstack.blueprints.network import Tier
 from hardstack.blueprints.agents import (
     AGENT_LABEL,
     ANNOTATIONS,
@@ -470,6 +471,22 @@ def allowed(inv: Inventory, namespace: str, pod_labels: dict[str, str], directio
 DNS = (("pods", "kube-system", frozenset({"k8s-app": "kube-dns"}.items())), frozenset({("UDP", 53), ("TCP", 53)}))
 
 
+def aws_access(inv: Inventory, spec: AgentSpec) -> tuple[set[tuple[Any, ...]], dict[str, str]]:
+    """What an agent that reads buckets gets to reach AWS without a route out: the endpoints tier on 443 and the
+    node's Pod Identity agent, and S3's interface endpoint named in its environment; others get nothing."""
+    if not [r for r in spec.reads if not r.startswith("secret:")]:
+        return set(), {}
+    subnets = [ipaddress.ip_network(s.inputs["cidrBlock"]) for s in inv.of_type("aws:ec2/subnet:Subnet")
+               if s.inputs["tags"].get("hardstack:tier") == "endpoints"]
+    endpoints_cidr = str(load("agent-sandbox").blueprint.network.plan()[Tier.endpoints].block)
+    assert subnets and all(n.subnet_of(ipaddress.ip_network(endpoints_cidr)) for n in subnets)  # the tier's block
+    s3 = one([e for e in inv.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.name == "network-s3-interface"])
+    assert s3.inputs["privateDnsEnabled"] is False and s3.inputs["vpcEndpointType"] == "Interface"
+    url = "https://bucket." + s3.outputs["dnsEntries"][0]["dnsName"].removeprefix("*.")
+    return ({(("ip", endpoints_cidr, ()), frozenset({("TCP", 443)})),
+             (("ip", "169.254.170.23/32", ()), frozenset({("TCP", 80)}))}, {"AWS_ENDPOINT_URL_S3": url})
+
+
 def pod_labels(inv: Inventory, namespace: str, name: str) -> dict[str, str]:
     deployment = one([d for d in in_namespace(inv, DEPLOYMENT, namespace) if d.inputs["metadata"]["name"] == name])
     labels = deployment.inputs["spec"]["template"]["metadata"]["labels"]
@@ -514,7 +531,7 @@ def test_every_agent_namespace_denies_all_traffic_by_default(inv: Inventory) -> 
 @pytest.mark.parametrize("name", AGENTS)
 def test_agent_egress_is_dns_its_callees_and_its_proxy_only(name: str, inv: Inventory, bp: Blueprint) -> None:
     spec = agent_spec(bp, name)
-    expected = {DNS}
+    expected = {DNS} | aws_access(inv, spec)[0]
     for callee in spec.calls:
         callee_spec = agent_spec(bp, callee)
         expected.add((("pods", ns_of(callee), frozenset({AGENT_LABEL: callee}.items())),
@@ -526,11 +543,15 @@ def test_agent_egress_is_dns_its_callees_and_its_proxy_only(name: str, inv: Inve
     assert allowed(inv, ns_of(name), pod_labels(inv, ns_of(name), name), "Egress") == expected
 
 
-def test_private_data_agent_has_no_way_out_but_dns(inv: Inventory) -> None:
+def test_private_data_agent_has_no_way_out_but_dns_and_the_stacks_aws_endpoints(inv: Inventory, bp: Blueprint) -> None:
     labels = pod_labels(inv, ns_of(ANALYST), ANALYST)
-    assert allowed(inv, ns_of(ANALYST), labels, "Egress") == {DNS}
+    to_aws, environment = aws_access(inv, agent_spec(bp, ANALYST))
+    assert to_aws and allowed(inv, ns_of(ANALYST), labels, "Egress") == {DNS} | to_aws
+    vpc = ipaddress.ip_network(str(bp.network.cidr))
+    assert all(ipaddress.ip_network(p[1]).subnet_of(vpc) or p[1] == "169.254.170.23/32" for p, _ in to_aws)
     (deployment,) = in_namespace(inv, DEPLOYMENT, ns_of(ANALYST))  # the agent's own; no proxy
-    assert not deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]  # no HTTPS_PROXY either
+    env = {e["name"]: e["value"] for e in deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env == environment  # S3 through its interface endpoint; no HTTPS_PROXY
 
 
 @pytest.mark.parametrize("name", AGENTS)
@@ -641,6 +662,9 @@ def test_deployment_runs_the_declared_image_hardened(name: str, inv: Inventory, 
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": spec.health_path, "port": spec.port}
     env = {e["name"]: e["value"] for e in container.get("env") or []}
+    to_aws = aws_access(inv, spec)[1]
+    for key, value in to_aws.items():
+        assert env.pop(key) == value
     if spec.egress:
         proxy_service = one([s for s in in_namespace(inv, SERVICE, ns_of(name))
                              if s.inputs["metadata"]["name"] == PROXY])
@@ -734,7 +758,7 @@ def test_joined_variant_opens_exactly_the_new_call(joined: tuple[LoadedBlueprint
     that one) at both ends, which is what the gate refuses."""
     _, jinv = joined
     triage_out = allowed(jinv, ns_of(TRIAGE), pod_labels(jinv, ns_of(TRIAGE), TRIAGE), "Egress")
-    assert {p[1] for p, _ in triage_out} == {"kube-system", ns_of(WRITER), ns_of(ANALYST)}
+    assert {p[1] for p, _ in triage_out if p[0] == "pods"} == {"kube-system", ns_of(WRITER), ns_of(ANALYST)}
     into = allowed(jinv, ns_of(ANALYST), pod_labels(jinv, ns_of(ANALYST), ANALYST), "Ingress")
     assert {p[1] for p, _ in into} == {ns_of(TRIAGE), "inference-gateway"}
 

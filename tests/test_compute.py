@@ -7,6 +7,7 @@ validation in `blueprints/compute.py` makes a test here fail.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -621,3 +622,18 @@ def test_cluster_and_pool_aws_resources_tagged(inv: Inventory) -> None:
             assert tags.get("hardstack:component") == components[r.parent], r.name
             checked += 1
     assert checked >= 10
+
+
+@pytest.mark.parametrize("tenant", list(TENANT_GPUS))
+def test_tenant_workloads_reach_aws_only_inside_the_vpc(inv: Inventory, tenant: str) -> None:
+    """Behind default deny, a tenant's pods reach AWS (for their Pod Identity role) only through the endpoints
+    tier on 443 and the node's Pod Identity agent: no public address, no other port."""
+    spec = tenant_res(inv, tenant, NETWORK_POLICY, "allow-aws").inputs["spec"]
+    assert spec["policyTypes"] == ["Egress"] and not spec.get("ingress")
+    rules = {(peer["ipBlock"]["cidr"], tuple((p["protocol"], p["port"]) for p in rule["ports"]))
+             for rule in spec["egress"] for peer in rule["to"]}
+    (endpoints,) = [cidr for cidr, ports in rules if ports == (("TCP", 443),)]
+    assert rules == {(endpoints, (("TCP", 443),)), ("169.254.170.23/32", (("TCP", 80),))}
+    subnets = {s.inputs["cidrBlock"] for s in inv.of_type("aws:ec2/subnet:Subnet")
+               if s.inputs["tags"].get("hardstack:tier") == "endpoints"}
+    assert subnets and all(ipaddress.ip_network(s).subnet_of(ipaddress.ip_network(endpoints)) for s in subnets)
