@@ -8,7 +8,7 @@ from typing import Annotated, Mapping, Sequence
 
 from pydantic import Field, StringConstraints, field_validator
 
-from .base import Name, Spec
+from .base import Name, Spec, duplicates
 
 ImageByDigest = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")]
 Hostname = Annotated[str, StringConstraints(pattern=r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
@@ -87,7 +87,7 @@ class AgentSpec(Spec):
     @field_validator("reads", "untrusted_input", "egress", "calls")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
-        dupes = sorted({x for x in v if v.count(x) > 1})
+        dupes = duplicates(v)
         if dupes:
             raise ValueError(f"{dupes} listed more than once")
         return v

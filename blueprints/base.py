@@ -8,6 +8,11 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 
+def duplicates(items: list[str]) -> list[str]:
+    """The items listed more than once, sorted."""
+    return sorted({x for x in items if items.count(x) > 1})
+
+
 class Spec(BaseModel):
     """A blueprint section: unknown keys are refused and each field documents its secure default."""
 

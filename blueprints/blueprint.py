@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import StringConstraints, ValidationInfo, field_validator
 
 from .agents import AgentSpec, ProxySpec, private_reads
-from .base import Classification, Name, Spec
+from .base import Classification, Name, Spec, duplicates
 from .compute import ComputeSpec
 from .data import DataSpec
 from .exceptions import ExceptionSpec
@@ -89,7 +89,7 @@ class Blueprint(Spec):
         if not known["compute"]:
             raise ValueError("agents run on the cluster: declare compute")
         names = [a.name for a in agents]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = duplicates(names)
         if dupes:
             raise ValueError(f"duplicate agent names {dupes}; allowed: each name once")
         data, network = known["data"], known["network"]

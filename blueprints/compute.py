@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from .base import Name, Spec
+from .base import Name, Spec, duplicates
 
 KubernetesVersion = Annotated[str, StringConstraints(pattern=r"^1\.(2[5-9]|3[0-7])$")]
 AddonVersion = Annotated[str, StringConstraints(pattern=r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")]
@@ -177,7 +177,7 @@ class ComputeSpec(Spec):
     @model_validator(mode="after")
     def _consistent(self) -> "ComputeSpec":
         for kind, names in (("GPU pool", [p.name for p in self.gpu_pools]), ("tenant", [t.name for t in self.tenants])):
-            dupes = sorted({n for n in names if names.count(n) > 1})
+            dupes = duplicates(names)
             if dupes:
                 raise ValueError(f"duplicate {kind} names {dupes}; allowed: each name once")
         declared = {t.name for t in self.tenants}

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
-from .base import Spec
+from .base import Spec, duplicates
 from .cidr import PlanError, TierPlan, plan_tiers
 
 
@@ -101,7 +101,7 @@ class NetworkSpec(Spec):
     @field_validator("interface_endpoints")
     @classmethod
     def _unique_endpoints(cls, v: list[str]) -> list[str]:
-        dupes = sorted({s for s in v if v.count(s) > 1})
+        dupes = duplicates(v)
         if dupes:
             raise ValueError(f"duplicate interface endpoints {dupes}; allowed: each service once")
         return v

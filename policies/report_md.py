@@ -8,7 +8,7 @@ import re
 from hardstack.stacks.inventory import Inventory
 
 from .gate import GateReport, Result
-from .threats import EXCEPTED, FAILED, NOT_APPLICABLE, Coverage, coverage, name
+from .threats import NOT_APPLICABLE, Coverage, coverage, name
 
 _SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
 
@@ -53,7 +53,7 @@ def render_markdown(report: GateReport, inventory: Inventory, threats: list[Cove
             continue
         in_force = ", ".join(code(x.control.check_id) for x in c.in_force) or "none"
         lines.append(f"- Controls in force: {in_force}")
-        left = _left(c)
+        left = c.left_as(code=code, text=md, failed="**failed**", gap="not built yet: ")
         if left:
             lines.append("- Left unmitigated:")
             lines += [f"  - {item}" for item in left]
@@ -71,25 +71,6 @@ def render_markdown(report: GateReport, inventory: Inventory, threats: list[Cove
     for note in report.notes:
         lines += ["", f"> note: {md(note)}"]
     return "\n".join(lines) + "\n"
-
-
-def _left(c: Coverage) -> list[str]:
-    out = []
-    for state in c.not_mitigating:
-        cid, does = code(state.control.check_id), md(state.control.does)
-        if state.state == FAILED:
-            out.append(f"{cid} **failed** on {_names(state.failures)}: {does}")
-        elif state.state == EXCEPTED:
-            for (reason, owner, expires), results in state.exceptions_by_reason().items():
-                out.append(f"{cid} excepted on {_names(results)}: {does} (reason: {md(reason)}; owner: {md(owner)}; "
-                           f"expires {md(expires)})")
-        else:
-            out.append(f"{cid} has no result in this stack: {does}")
-    return out + [f"not built yet: {md(gap)}" for gap in c.threat.gaps]
-
-
-def _names(results: list[Result]) -> str:
-    return ", ".join(code(n) for n in sorted({name(r.resource) for r in results}))
 
 
 def _exception(r: Result) -> str:

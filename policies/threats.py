@@ -295,20 +295,26 @@ class Coverage:
     @property
     def left(self) -> list[str]:
         """What is left unmitigated, in words: controls failed, excepted or missing, then the gaps."""
+        return self.left_as()
+
+    def left_as(self, code: Callable[[str], str] = str, text: Callable[[str], str] = str, failed: str = "failed",
+                gap: str = "") -> list[str]:
+        """`left`, with check IDs and resource names passed through `code` and prose through `text` (e.g. for
+        Markdown); `failed` is the word for a failure and `gap` prefixes what hardstack does not build yet."""
         if self.status == NOT_APPLICABLE:
             return []
         out = []
         for c in self.not_mitigating:
-            cid = c.control.check_id
+            cid, does = code(c.control.check_id), text(c.control.does)
             if c.state == FAILED:
-                out.append(f"{cid} failed on {_names(c.failures)}: {c.control.does}")
+                out.append(f"{cid} {failed} on {_names(c.failures, code)}: {does}")
             elif c.state == EXCEPTED:
                 for (reason, owner, expires), results in c.exceptions_by_reason().items():
-                    out.append(f"{cid} excepted on {_names(results)}: {c.control.does} (reason: {reason}; "
-                               f"owner: {owner}; expires {expires})")
+                    out.append(f"{cid} excepted on {_names(results, code)}: {does} (reason: {text(reason)}; "
+                               f"owner: {text(owner)}; expires {text(expires)})")
             else:
-                out.append(f"{cid} has no result in this stack: {c.control.does}")
-        return out + list(self.threat.gaps)
+                out.append(f"{cid} has no result in this stack: {does}")
+        return out + [gap + text(g) for g in self.threat.gaps]
 
 
 def name(urn: str) -> str:
@@ -316,8 +322,8 @@ def name(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
 
-def _names(results: list[Result]) -> str:
-    return ", ".join(sorted({name(r.resource) for r in results}))
+def _names(results: list[Result], code: Callable[[str], str] = str) -> str:
+    return ", ".join(code(n) for n in sorted({name(r.resource) for r in results}))
 
 
 def coverage(report: GateReport, inventory: Inventory, threats: tuple[Threat, ...] = THREATS) -> list[Coverage]:
