@@ -9,8 +9,8 @@ from typing import Annotated, Mapping, Sequence
 from pydantic import Field, StringConstraints, field_validator
 
 from .base import Name, Spec, duplicates
+from .supply_chain import ImageRef
 
-ImageByDigest = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")]
 Hostname = Annotated[str, StringConstraints(pattern=r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^secret:[a-z][a-z0-9-]{0,62}$")]
 
@@ -33,8 +33,9 @@ gate's trifecta check."""
 class ProxySpec(Spec):
     """The egress proxy of agents that declare egress: Squid, allowing HTTPS to the declared hosts only."""
 
-    image: ImageByDigest
-    """A Squid image by digest (e.g. your registry's mirror of one)."""
+    image: ImageRef
+    """A Squid image of the stack's registry by digest (e.g. `ecr-public/ubuntu/squid@sha256:...` through a
+    pull-through cache)."""
 
     port: int = Field(3128, ge=1024, le=65535)
     """The proxy's port."""
@@ -46,8 +47,8 @@ class AgentSpec(Spec):
     name: Name
     """The agent's name; it runs in its own namespace `agent-<name>`."""
 
-    image: ImageByDigest
-    """The agent's container image, referenced by digest."""
+    image: ImageRef
+    """The agent's container image in the stack's registry, by digest (`<repository>@sha256:...`)."""
 
     port: int = Field(8080, ge=1024, le=65535)
     """The port it serves on (for agents that call it)."""

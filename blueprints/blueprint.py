@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import StringConstraints, ValidationInfo, field_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from .agents import AgentSpec, ProxySpec, private_reads
 from .base import Classification, Name, Spec, duplicates
 from .compute import ComputeSpec
 from .data import DataSpec
+from .endpoints import EndpointSpec
 from .exceptions import ExceptionSpec
 from .identity import IdentitySpec
 from .kms import KmsSpec
 from .network import NetworkSpec
+from .supply_chain import RegistrySpec
 
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w .:/=+@-]+$")]
@@ -61,6 +63,9 @@ class Blueprint(Spec):
     compute: ComputeSpec | None = None
     """The EKS cluster with its GPU pools and tenants. Unset: no cluster."""
 
+    registry: RegistrySpec | None = Field(None, validate_default=True)
+    """The stack's signed registry; required with a cluster, which admits only its signed images."""
+
     identity: IdentitySpec = IdentitySpec()
     """Persona roles and just-in-time access."""
 
@@ -70,6 +75,9 @@ class Blueprint(Spec):
     agents: list[AgentSpec] = []
     """LLM agents, each in its own namespace with exactly the data, inputs, egress and calls it declares; the gate
     refuses any agent that combines private data, untrusted input and external communication."""
+
+    endpoints: list[EndpointSpec] = []
+    """Inference endpoints, each a WAF-fronted TLS 1.3 load balancer in front of a tenant's Service."""
 
     exceptions: list[ExceptionSpec] = []
     """Failed checks accepted on purpose, each with reason, owner and expiry (shown in every report)."""
@@ -95,7 +103,11 @@ class Blueprint(Spec):
         data, network = known["data"], known["network"]
         buckets = {b.name for b in data.buckets}
         private = private_buckets(data, known.get("classification", Classification.regulated))
+        registry = known.get("registry")
         for agent in agents:
+            wrong_source = registry.source_of(agent.image) if registry else None
+            if wrong_source:
+                raise ValueError(f"agent {agent.name!r} image: {wrong_source}")
             unknown = sorted(set(agent.calls) - set(names))
             if unknown:
                 raise ValueError(f"agent {agent.name!r} calls undeclared agents {unknown}; declared: {sorted(names)}")
@@ -105,12 +117,48 @@ class Blueprint(Spec):
             if agent.egress and private_reads(agent, private):
                 raise ValueError(f"agent {agent.name!r} reads private data and declares egress {agent.egress}; an "
                                  "agent with private data gets no route out: give the egress to an agent it calls")
-            if agent.egress and known.get("agent_egress_proxy") is None:
+            if agent.egress and "agent_egress_proxy" in known and known["agent_egress_proxy"] is None:
                 raise ValueError(f"agent {agent.name!r} declares egress: set agent_egress_proxy (a Squid image)")
             if agent.egress and network.egress != "nat":
                 raise ValueError(f"agent {agent.name!r} declares egress but network.egress is "
                                  f"{network.egress!r}; allowed: nat")
         return agents
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_for_a_cluster(cls, registry: RegistrySpec | None, info: ValidationInfo) -> RegistrySpec | None:
+        if registry is None and info.data.get("compute"):
+            raise ValueError("a cluster admits only images signed into the stack's registry: declare registry "
+                             "(repositories and ci)")
+        return registry
+
+    @field_validator("agent_egress_proxy")
+    @classmethod
+    def _proxy_image(cls, proxy: ProxySpec | None, info: ValidationInfo) -> ProxySpec | None:
+        registry = info.data.get("registry")
+        wrong_source = registry.source_of(proxy.image) if proxy and registry else None
+        if wrong_source:
+            raise ValueError(f"image: {wrong_source}")
+        return proxy
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, endpoints: list[EndpointSpec], info: ValidationInfo) -> list[EndpointSpec]:
+        if not endpoints or "compute" not in info.data:  # compute invalid: reported there
+            return endpoints
+        compute = info.data["compute"]
+        if compute is None:
+            raise ValueError("endpoints serve tenants' Services on the cluster: declare compute")
+        for kind, values in (("endpoint names", [e.name for e in endpoints]),
+                             ("domain names", [e.domain_name for e in endpoints])):
+            dupes = duplicates(values)
+            if dupes:
+                raise ValueError(f"duplicate {kind} {dupes}; allowed: each once")
+        tenants = sorted(t.name for t in compute.tenants)
+        for e in endpoints:
+            if e.tenant not in tenants:
+                raise ValueError(f"endpoint {e.name!r} names undeclared tenant {e.tenant!r}; declared: {tenants}")
+        return endpoints
 
     @field_validator("compute")
     @classmethod

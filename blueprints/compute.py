@@ -39,6 +39,29 @@ class AddonVersions(Spec):
     """EKS Pod Identity agent: one IAM role per workload, no node-wide credentials."""
 
 
+class SystemNodesSpec(Spec):
+    """The cluster's CPU node group, hardened like the GPU nodes: cluster services (DNS, admission control, the
+    load balancer controller) and CPU-only workloads such as agents run here; GPU nodes stay tainted for GPU work."""
+
+    instance_types: list[InstanceType] = ["m7i.large"]
+    """CPU instance types."""
+
+    min_size: int = Field(2, ge=2, le=20)
+    """Smallest node count (two or more, so that admission control survives losing a node)."""
+
+    max_size: int = Field(4, ge=2, le=20)
+    """Largest node count."""
+
+    disk_gib: int = Field(50, ge=20, le=1024)
+    """Root volume size (encrypted with the stack's CMK)."""
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "SystemNodesSpec":
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size ({self.min_size}) is larger than max_size ({self.max_size})")
+        return self
+
+
 class ClusterSpec(Spec):
     """A hardened EKS cluster: private API endpoint, envelope-encrypted secrets, every control-plane log kept."""
 
@@ -54,6 +77,9 @@ class ClusterSpec(Spec):
 
     addons: AddonVersions = AddonVersions()
     """Pinned managed add-ons."""
+
+    system_nodes: SystemNodesSpec = SystemNodesSpec()
+    """The system node group."""
 
     sandbox_runtime: Literal["none", "gvisor", "kata"] = "none"
     """Also offer a sandboxed RuntimeClass (`sandboxed`) for untrusted workloads; nodes must provide it."""

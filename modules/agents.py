@@ -131,6 +131,11 @@ class Agent(HardenedComponent):
 
     TYPE = "hardstack:agents:Agent"
 
+    def image(self, ref: str) -> Any:
+        """An image of the blueprint as the cluster pulls it: from the stack's signed registry (`registry`, a
+        SignedRegistry), or as written when the agent is built without one."""
+        return self.registry.image(ref) if self.registry is not None else ref
+
     def __init__(
         self,
         name: str,
@@ -145,10 +150,12 @@ class Agent(HardenedComponent):
         proxy: ProxySpec | None = None,
         aws: AwsAccess | None = None,
         vault: Any = None,
+        registry: Any = None,
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(name, tags=tags, opts=opts)
+        self.registry = registry
         private = private_reads(spec, {b for b, o in buckets.items()
                                        if o.classification.at_least(Classification.confidential)})
         if spec.egress and private:
@@ -212,7 +219,7 @@ class Agent(HardenedComponent):
                 "selector": {"match_labels": {AGENT_LABEL: spec.name, **app}},
                 "template": {
                     "metadata": {"labels": {**labels, **app}},
-                    "spec": pod_spec([hardened_container(spec.name, spec.image, spec.port, probe, env=env or None,
+                    "spec": pod_spec([hardened_container(spec.name, self.image(spec.image), spec.port, probe, env=env or None,
                                                          volume_mounts=[{"name": "tmp", "mount_path": "/tmp"}])],
                                      [{"name": "tmp", "empty_dir": {"size_limit": "256Mi"}}], runtime),
                 },
@@ -253,7 +260,7 @@ class Agent(HardenedComponent):
                 "template": {
                     "metadata": {"labels": {**app, "app.kubernetes.io/managed-by": "hardstack"}},
                     "spec": pod_spec(
-                        [hardened_container(PROXY, proxy.image, proxy.port, probe,
+                        [hardened_container(PROXY, self.image(proxy.image), proxy.port, probe,
                                             args=["-N", "-f", "/etc/squid/squid.conf"],
                                             volume_mounts=[{"name": "config", "mount_path": "/etc/squid",
                                                             "read_only": True}]

@@ -5,27 +5,20 @@ from __future__ import annotations
 from typing import Mapping
 
 import pulumi
-import pulumi_aws as aws
 
 from hardstack.blueprints.compute import GpuPoolSpec
 from hardstack.blueprints.network import Tier
 
 from .base import HardenedComponent
 from .cluster import GPU_NODE_LABEL, GPU_TAINT, TENANT_LABEL, EksCluster
-from .iam import service_role
 from .kms import CustomerManagedKey
 from .network import SegmentedVpc
+from .nodes import ROOT_DEVICE, NodeGroupSettings, hardened_nodes
 
 AMI_TYPES = {"al2023-nvidia": "AL2023_x86_64_NVIDIA", "bottlerocket-nvidia": "BOTTLEROCKET_x86_64_NVIDIA"}
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
-"""Nodes join the cluster and pull images; the VPC CNI and storage get their own Pod Identity roles."""
 ISOLATION_LABEL = "hardstack.io/gpu-isolation"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
-
-
-def _taint(t: dict[str, str]) -> dict[str, str]:
-    return {"key": t["key"], "value": t["value"], "effect": {"NoSchedule": "NO_SCHEDULE"}[t["effect"]]}
 
 
 class GpuNodePool(HardenedComponent):
@@ -52,57 +45,19 @@ class GpuNodePool(HardenedComponent):
         super().__init__(name, tags=tags, opts=opts)
         self.spec = spec
         self.tags = {**self.tags, "hardstack:gpu-isolation": spec.isolation, "hardstack:tenants": " ".join(spec.tenants)}
-        self.role = service_role(f"{name}-node-role", "ec2.amazonaws.com", NODE_POLICIES,
-                                 boundary=cluster.boundary, parent=self, tags=self.tags)
-        devices = ["/dev/xvda"] + (["/dev/xvdb"] if spec.ami == "bottlerocket-nvidia" else [])
-        self.launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-launch-template",
-            metadata_options={
-                "http_endpoint": "enabled",
-                "http_tokens": "required",
-                "http_put_response_hop_limit": 1,
-                "instance_metadata_tags": "disabled",
-            },
-            block_device_mappings=[
-                {
-                    "device_name": device,
-                    "ebs": {
-                        "volume_size": spec.disk_gib,
-                        "volume_type": "gp3",
-                        "encrypted": "true",
-                        "kms_key_id": key.arn,
-                        "delete_on_termination": "true",
-                    },
-                }
-                for device in devices
-            ],
-            monitoring={"enabled": True},
-            tag_specifications=[
-                {"resource_type": "instance", "tags": self.tags},
-                {"resource_type": "volume", "tags": self.tags},
-            ],
-            update_default_version=True,
-            tags=self.tags,
-            opts=self.child_opts(),
-        )
-        self.node_group = aws.eks.NodeGroup(
-            f"{name}-nodes",
-            cluster_name=cluster.name,
-            node_group_name=name,
-            node_role_arn=self.role.arn,
-            subnet_ids=[s.id for s in network.subnets[Tier(spec.tier)]],
+        nodes = hardened_nodes(self, cluster, key, NodeGroupSettings(
             ami_type=AMI_TYPES[spec.ami],
-            capacity_type="ON_DEMAND",
-            instance_types=list(spec.instance_types),
-            scaling_config={"min_size": spec.min_size, "max_size": spec.max_size, "desired_size": spec.min_size},
-            update_config={"max_unavailable": 1},
-            launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},
-            taints=[_taint(t) for t in self.taints()],
+            instance_types=spec.instance_types,
+            min_size=spec.min_size,
+            max_size=spec.max_size,
+            disk_gib=spec.disk_gib,
+            subnets=network.subnets[Tier(spec.tier)],
             labels=self.labels(),
-            tags=self.tags,
-            opts=self.child_opts(ignore_changes=["scalingConfig.desiredSize"],
-                                 depends_on=list(cluster.addons.values())),
-        )
+            taints=self.taints(),
+            devices=[ROOT_DEVICE] + (["/dev/xvdb"] if spec.ami == "bottlerocket-nvidia" else []),
+            waits_for=list(cluster.addons.values()),
+        ))
+        self.role, self.launch_template, self.node_group = nodes.role, nodes.launch_template, nodes.node_group
         self.register_outputs({"nodeGroup": self.node_group.node_group_name})
 
     @property

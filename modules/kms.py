@@ -54,6 +54,13 @@ KEY_USE_ACTIONS = (
 )
 """Cryptographic use of a key."""
 
+GRANTING_SERVICES = ("ecr",)
+"""Services that use a key through grants they create for the caller when a resource is created (ECR grants
+itself use of the key for each repository, and retires the grant when the repository goes); for these the key
+also allows CreateGrant (only for AWS resources) and RetireGrant, through the service only."""
+KEY_GRANT_ACTIONS = ("kms:CreateGrant",)
+KEY_RETIRE_ACTIONS = ("kms:RetireGrant",)
+
 KEY_DECRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
 KEY_ENCRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
 """Writing through S3: multipart uploads decrypt the data key of earlier parts, so writing needs Decrypt too."""
@@ -63,7 +70,8 @@ class CustomerManagedKey(HardenedComponent):
     """A symmetric CMK with rotation on, a 30-day deletion window and a policy in which
 
     * administrators (the blueprint's, or the account root delegating to IAM) may administer but never use it;
-    * principals of the account may use it only through the named AWS services (`kms:ViaService`);
+    * principals of the account may use it only through the named AWS services (`kms:ViaService`), and where a
+      service works through grants (ECR), create grants only through it and only for AWS resources;
     * the named service principals (e.g. CloudWatch Logs) may use it only for this account's resources.
     """
 
@@ -144,6 +152,27 @@ class CustomerManagedKey(HardenedComponent):
                     },
                 }
             )
+        granting = sorted(f"{s}.{region}.amazonaws.com" for s in self.via_services if s in GRANTING_SERVICES)
+        if granting:
+            through = {"kms:CallerAccount": account, "kms:ViaService": granting}
+            statements.extend([
+                {
+                    "Sid": "GrantsOnlyThroughServicesForAwsResources",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": list(KEY_GRANT_ACTIONS),
+                    "Resource": "*",
+                    "Condition": {"StringEquals": through, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+                },
+                {
+                    "Sid": "GrantsRetiredOnlyThroughServices",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": list(KEY_RETIRE_ACTIONS),
+                    "Resource": "*",
+                    "Condition": {"StringEquals": through},
+                },
+            ])
         for principal in self.service_principals:
             statements.extend(service_principal_statements(principal, account, partition, region))
         return {"Version": "2012-10-17", "Statement": statements}

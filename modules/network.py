@@ -11,11 +11,12 @@ import pulumi
 import pulumi_aws as aws
 
 from hardstack.blueprints.base import Classification
+from hardstack.blueprints.endpoints import EndpointSpec
 from hardstack.blueprints.network import PRIVATE_TIERS, NetworkSpec, Tier
 
 from .base import HardenedComponent, account_and_partition
 from .kms import CustomerManagedKey
-from .segmentation import NAT_TIERS, acl_rules
+from .segmentation import NAT_TIERS, EndpointFlows, acl_rules, endpoint_flows
 
 FLOW_LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents")
 FLOW_LOG_AGGREGATION_SECONDS = 60
@@ -30,8 +31,12 @@ class SegmentedVpc(HardenedComponent):
     their own route tables and network ACL. No subnet assigns public IPs; the default security group, ACL and
     route table are managed with no rules; all traffic is flow-logged to a CMK-encrypted log group; AWS APIs are
     reached through an S3 gateway endpoint (limited to this account's buckets) and private interface endpoints.
-    Public subnets exist only for NAT gateways (`egress: nat`) or internet-facing endpoints. Every resource is
-    tagged with the class of the data the network carries (`classification`)."""
+    Public subnets exist only for NAT gateways (`egress: nat`) or internet-facing endpoints. The ACLs admit the
+    inference `endpoints` the stack declares, and nothing more for them: their callers on the listener ports into
+    the load balancers' tier (ingress, or public for internet-facing ones), the load balancers to the inference
+    tier on each endpoint's port, and for OIDC or JWT the load balancers to the identity provider (HTTPS out of
+    the public tier); see `segmentation.acl_rules`. Every resource is tagged with the class of the data the
+    network carries (`classification`)."""
 
     TYPE = "hardstack:network:SegmentedVpc"
 
@@ -43,7 +48,7 @@ class SegmentedVpc(HardenedComponent):
         *,
         boundary: pulumi.Input[str],
         classification: Classification = Classification.regulated,
-        internet_facing: bool = False,
+        endpoints: Sequence[EndpointSpec] = (),
         extra_interface_endpoints: Sequence[str] = (),
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
@@ -53,7 +58,9 @@ class SegmentedVpc(HardenedComponent):
         self.spec = spec
         self.boundary = boundary
         self.plan = spec.plan()
-        self.public = internet_facing or spec.egress == "nat"
+        self.endpoint_flows: tuple[EndpointFlows, ...] = tuple(endpoint_flows(e, spec.cidr) for e in endpoints)
+        """What the declared endpoints need of the ACLs; an endpoint built on this network must be one of them."""
+        self.public = spec.egress == "nat" or any(f.tier is Tier.public for f in self.endpoint_flows)
         account, partition, region = account_and_partition()
         child = self.child_opts()
 
@@ -118,7 +125,7 @@ class SegmentedVpc(HardenedComponent):
 
         self.network_acls: dict[Tier, aws.ec2.NetworkAcl] = {}
         for tier in tiers:
-            rules = acl_rules(tier, self.plan, spec.egress, self.public)
+            rules = acl_rules(tier, self.plan, spec.egress, self.endpoint_flows)
             self.network_acls[tier] = aws.ec2.NetworkAcl(
                 f"{name}-{tier.value}-acl",
                 vpc_id=self.vpc.id,

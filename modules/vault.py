@@ -16,7 +16,7 @@ import pulumi_vault as vault
 from hardstack.blueprints.compute import TenantSpec
 from hardstack.blueprints.identity import MAX_TTL_SECONDS, IdentitySpec, Persona, VaultSpec
 
-from .base import HardenedComponent
+from .base import HardenedComponent, deploy_secret
 from .cluster import EksCluster
 from .identity import JustInTimeRoles, tenant_group
 from .tenancy import TENANT_SERVICE_ACCOUNT
@@ -128,7 +128,7 @@ class VaultJitAccess(HardenedComponent):
         """For servers that refuse audit devices through the API (OpenBao): put this in their config file."""
         ttl = {"default_lease_ttl": f"{humans.token_ttl_seconds}s", "max_lease_ttl": f"{humans.token_max_ttl_seconds}s",
                "token_type": "default-service"}
-        secret = pulumi.Config("hardstack").require_secret("oidcClientSecret") if humans.method == "oidc" else None
+        secret = deploy_secret("oidcClientSecret") if humans.method == "oidc" else None
         self.human_auth = vault.jwt.AuthBackend(
             f"{name}-humans",
             path=f"{prefix}/humans",

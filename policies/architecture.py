@@ -1,10 +1,10 @@
 """The architecture picture: a stack's topology drawn as a Graphviz digraph.
 
 Clusters for the VPC (a sub-cluster per tier, a node per subnet with its AZ and CIDR), the EKS cluster (GPU pools
-with their isolation and tenants, tenant namespaces, agents with their three legs), the data buckets with their
-classification and keys, the IAM roles granted something, Vault, endpoints with their WAF, and registries and
-signing when the stack holds them. Edges are the paths the stack allows: tier-to-tier flows from the network
-ACLs, routes out, grants from roles to buckets, Pod Identity, Vault issuing credentials, agent calls.
+with their isolation and tenants, system nodes, tenant namespaces, agents with their three legs), the data buckets
+with their classification and keys, the IAM roles granted something, Vault, endpoints with their WAF, and
+registries and signing when the stack holds them. Edges are the paths the stack allows: tier-to-tier flows from
+the network ACLs, routes out, grants from roles to buckets, Pod Identity, Vault issuing credentials, agent calls.
 
 Every label is user data (resource names, tags, annotations) and is escaped for DOT here: backslashes doubled,
 control characters dropped, never an HTML-like label; Graphviz escapes it again for SVG (see inline_svg).
@@ -232,14 +232,20 @@ def _cluster(g: graphviz.Digraph, cluster: Cluster, ids: _Ids,
                                         f"up to {pool.max_size} nodes" if pool.max_size is not None else None),
                    fillcolor=COLOURS["pool"], shape="box3d",
                    color=DANGER if pool.isolation == "time-slicing" and not pool.tenant_taint else "black")
+        for nodes in cluster.system_nodes:
+            c.node(ids(nodes.urn), label(f"system nodes {nodes.name}", "no taint: cluster services, CPU workloads",
+                                         ", ".join(nodes.instance_types),
+                                         f"up to {nodes.max_size} nodes" if nodes.max_size is not None else None),
+                   fillcolor=COLOURS["pool"], shape="box3d")
         for ns in cluster.namespaces:
             c.node(ids(ns.urn), _namespace_label(ns), fillcolor=COLOURS["agent" if ns.agent else "namespace"],
                    shape="folder")
-    for pool in cluster.pools:
-        for tier in sorted(pool.tiers):
+    for group in [*cluster.pools, *cluster.system_nodes]:
+        for tier in sorted(group.tiers):
             if tier in anchors:
                 head, cluster_name = anchors[tier]
-                g.edge(ids(pool.urn), head, lhead=cluster_name, label=label("nodes in"), style="dashed")
+                g.edge(ids(group.urn), head, lhead=cluster_name, label=label("nodes in"), style="dashed")
+    for pool in cluster.pools:
         for ns in cluster.namespaces:
             if ns.tenant and ns.tenant in pool.tenants:
                 g.edge(ids(ns.urn), ids(pool.urn), label=label("schedules on"))

@@ -21,6 +21,12 @@ TERRAFORM_VERSION = "1.9.8"
 """Stated in the plan: checkov scans nothing (and says nothing) when the plan lacks a version."""
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+"""A Helm release: its objects are rendered by Helm at deploy time, so the gate never sees them. It stands unjudged
+only when it installs a reviewed chart at its pin (hardstack.modules.charts); any other makes the stack not verified.
+Its values are judged (HS_SUPPLY_007): a reviewed chart run with other values is not what was reviewed."""
+RELEASE_KIND = "HelmRelease"
+"""A Helm release's address: `HelmRelease.<namespace>.<release name>`, beside the manifests' `Kind.namespace.name`."""
 PLAN_FILE = "plan.json"
 MANIFEST_DIR = "manifests"
 
@@ -33,10 +39,11 @@ class Bridged:
 
     plan: dict[str, Any] | None
     manifests: dict[str, str]
-    address_of: dict[str, str] = field(default_factory=dict)  # URN → address
+    address_of: dict[str, str] = field(default_factory=dict)  # URN → address (checkov's; a Helm release's own)
     urn_of: dict[str, str] = field(default_factory=dict)  # address → URN
     not_judged: dict[str, str] = field(default_factory=dict)  # URN → why (components, providers)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # Kubernetes address → manifest
+    releases: dict[str, dict[str, Any]] = field(default_factory=dict)  # Helm release address → its inputs
 
     def workload_of_pod(self, address: str) -> str | None:
         """The URN of the workload whose pod template checkov's Kubernetes graph turned into `address`
@@ -46,6 +53,11 @@ class Bridged:
             if kind in WORKLOAD_KINDS and address.startswith(f"Pod.{rest}."):
                 return urn
         return None
+
+    def reviewed_releases(self) -> list[str]:
+        """One line per Helm release standing unjudged because it installs a reviewed chart at its pin."""
+        return sorted(f"not judged: {urn.rsplit('::', 1)[1]}: {why}" for urn, why in self.not_judged.items()
+                      if urn.split("::")[2].rsplit("$", 1)[-1] == HELM_RELEASE)
 
     def files(self) -> dict[str, str]:
         out = dict(self.manifests)
@@ -57,7 +69,8 @@ class Bridged:
 def bridge(inventory: Inventory) -> Bridged:
     planned = tuple(f"{p}:" for p in PROVIDERS)
     aws = [r for r in inventory if r.custom and r.type.startswith(planned)]
-    kube = [r for r in inventory if r.custom and r.type.startswith("kubernetes:")]
+    kube = [r for r in inventory if r.custom and r.type.startswith("kubernetes:") and r.type != HELM_RELEASE]
+    releases = [r for r in inventory if r.custom and r.type == HELM_RELEASE]
     other = [
         r for r in inventory
         if r.custom and not r.type.startswith((*planned, "kubernetes:", PROVIDER_RESOURCE_PREFIX))
@@ -69,12 +82,27 @@ def bridge(inventory: Inventory) -> Bridged:
             + ", ".join(unmapped + sorted({r.type for r in other}))
             + "; hardstack cannot judge them, so the stack is not verified"
         )
+    _rendered_by_the_provider(inventory)
     out = Bridged(plan=None, manifests={})
     for r in inventory:
         if not r.custom:
             out.not_judged[r.urn] = "component (its children are judged)"
         elif r.type.startswith(PROVIDER_RESOURCE_PREFIX):
             out.not_judged[r.urn] = "provider configuration"
+    unreviewed = []
+    for r in releases:
+        why = reviewed_release(r)
+        if why is None:
+            unreviewed.append(r)
+        else:
+            out.not_judged[r.urn] = why  # what it renders; its values are judged (`releases`)
+    if unreviewed:
+        raise GateError(
+            "not verified: Helm releases of charts hardstack has not reviewed at these versions: "
+            + "; ".join(_describe_release(r) for r in unreviewed)
+            + "; their objects are rendered at deploy time and cannot be judged, so the stack is not verified "
+            "(reviewed: " + ", ".join(_reviewed_charts()) + ")"
+        )
     _addresses(aws, out)
     if aws:
         out.plan = _plan(aws, out.address_of)
@@ -83,7 +111,55 @@ def bridge(inventory: Inventory) -> Bridged:
         out.manifests[path] = text
         out.objects[address] = yaml.safe_load(text)
         out.address_of[r.urn], out.urn_of[address] = address, r.urn
+    for r in releases:
+        address = f"{RELEASE_KIND}.{r.inputs.get('namespace') or 'default'}.{r.inputs.get('name') or r.name}"
+        if address in out.urn_of:  # the same release name twice: a deploy would fail, the gate still names each
+            address = f"{address}_{hashlib.sha256(r.urn.encode()).hexdigest()[:8]}"
+        out.releases[address] = {k: v for k, v in r.inputs.items() if k not in ("id", "urn")}
+        out.address_of[r.urn], out.urn_of[address] = address, r.urn
     return out
+
+
+def reviewed_release(r: Resource) -> str | None:
+    """Why a Helm release may stand unjudged: it installs a reviewed chart at exactly its pinned version, from exactly
+    its pinned https repository, without a post-renderer (which could rewrite anything the chart renders). None
+    otherwise."""
+    from hardstack.modules.charts import REVIEWED
+
+    chart = REVIEWED.get(str(r.inputs.get("chart")))
+    repository = (r.inputs.get("repositoryOpts") or {}).get("repo")
+    if chart is None or r.inputs.get("version") != chart.version or repository != chart.repository:
+        return None
+    if r.inputs.get("postrender"):
+        return None
+    return (f"Helm release of the reviewed chart {chart.name} {chart.version} (app {chart.app_version}) from "
+            f"{chart.repository}: {chart.review}")
+
+
+def _describe_release(r: Resource) -> str:
+    repository = (r.inputs.get("repositoryOpts") or {}).get("repo") or "no repository"
+    post = ", with a post-renderer" if r.inputs.get("postrender") else ""
+    return f"{r.name} (chart {r.inputs.get('chart')!r} version {r.inputs.get('version') or 'unpinned'} " \
+           f"from {repository}{post})"
+
+
+def _reviewed_charts() -> list[str]:
+    from hardstack.modules.charts import REVIEWED
+
+    return [f"{c.name} {c.version} from {c.repository}" for c in REVIEWED.values()]
+
+
+def _rendered_by_the_provider(inventory: Inventory) -> None:
+    """Fail closed on Kubernetes components whose objects the provider renders (Helm charts, kustomizations, YAML
+    decoded by the provider): under the mocks they hold no children, so nothing of what they deploy is judged."""
+    parents = {r.parent for r in inventory}
+    hidden = sorted(f"{r.name} ({r.type})" for r in inventory
+                    if not r.custom and r.type.startswith("kubernetes:") and r.urn not in parents)
+    if hidden:
+        raise GateError(
+            "not verified: " + ", ".join(hidden) + " deploy objects rendered at deploy time, which hardstack cannot "
+            "judge; declare the objects as resources, or install a reviewed chart as a pinned Helm release"
+        )
 
 
 def _addresses(resources: list[Resource], out: Bridged) -> None:

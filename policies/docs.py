@@ -58,6 +58,8 @@ def render() -> str:
 def _kind(entry) -> str:  # type: ignore[no-untyped-def]
     if hasattr(entry.module, "evaluate"):
         return "evaluated by the gate across Kubernetes objects (`hardstack check` only)"
+    if hasattr(entry.module, "evaluate_releases"):
+        return "evaluated by the gate on the values of Helm releases (`hardstack check` only)"
     return "checkov graph check (YAML)" if entry.graph else "checkov Python check"
 
 

@@ -125,7 +125,9 @@ def known_check_ids() -> set[str]:
         graph = get_graph_checks_registry(framework)
         graph.load_checks()
         ids |= {c.id for c in graph.checks}
-    return ids
+    from .catalog import hardstack_checks
+
+    return ids | set(hardstack_checks())  # with those the gate evaluates itself, which checkov never registers
 
 
 def check_metas() -> dict[str, Any]:
@@ -135,8 +137,9 @@ def check_metas() -> dict[str, Any]:
     return {check_id: entry.meta for check_id, entry in hardstack_checks().items()}
 
 
-def native(objects: dict[str, dict[str, Any]], version: str, checks: list[str] | None = None) -> list[Finding]:
-    """hardstack's checks that look across Kubernetes objects (see policies/native.py)."""
+def native(objects: dict[str, dict[str, Any]], version: str, checks: list[str] | None = None,
+           releases: dict[str, dict[str, Any]] | None = None) -> list[Finding]:
+    """hardstack's checks that look across Kubernetes objects or at Helm releases (see policies/native.py)."""
     from .native import run_on
 
-    return run_on(objects, version, checks)
+    return run_on(objects, version, checks, releases)

@@ -45,9 +45,15 @@ JSON_SCHEMA: dict[str, Any] = {
                     "detail": {"type": "string"},
                     "exception": {
                         "type": "object",
-                        "required": ["reason", "owner", "expires"],
+                        "required": ["reason", "owner"],
                         "properties": {"reason": {"type": "string"}, "owner": {"type": "string"},
-                                       "expires": {"type": "string", "format": "date"}},
+                                       "expires": {"type": "string", "format": "date"},
+                                       "by_design": {"type": "boolean"}},
+                        "additionalProperties": False,
+                        # a blueprint's exception always expires; only hardstack's design exceptions do not
+                        "oneOf": [{"required": ["expires"], "not": {"required": ["by_design"]}},
+                                  {"required": ["by_design"], "properties": {"by_design": {"const": True}},
+                                   "not": {"required": ["expires"]}}],
                     },
                 },
                 "additionalProperties": False,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import importlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,10 +113,10 @@ def run_gate(
         where = (directory, PLAN_FILE if bridged.plan else None, MANIFEST_DIR if bridged.manifests else None, checks)
         version = cluster_version(inventory)
         if hasattr(engine, "scan_all"):  # a worker process holding checkov
-            findings, seen = engine.scan_all(*where, bridged.objects, version)
+            findings, seen = engine.scan_all(*where, bridged.objects, version, bridged.releases)
         else:
             findings, seen = engine.scan(*where)
-            findings = findings + engine.native(bridged.objects, version, checks)
+            findings = findings + engine.native(bridged.objects, version, checks, bridged.releases)
     _all_judged(bridged, seen)
     results = []
     for f in findings:
@@ -132,23 +134,25 @@ def run_gate(
             severity=meta.severity if meta else f.severity,
             detail=f.detail,
         )
-        results.append(_apply(result, resolved, today))
+        results.append(_by_design(result) or _apply(result, resolved, today))
     unique = {(r.check_id, r.status, r.resource, r.address, r.detail): r for r in results}  # graph checks repeat
     results = sorted(unique.values(), key=lambda r: (r.resource, r.check_id, r.status))
-    notes = _unused(resolved, results)
+    notes = _unused(resolved, results) + bridged.reviewed_releases()  # reviewed charts stand unjudged: say so
     judged = len(bridged.address_of)
     return GateReport(target, results, judged, digest(inventory), notes, metas)
 
 
 def _all_judged(bridged: Bridged, seen: dict[str, set[str]]) -> None:
-    """Fail closed when checkov scanned fewer resources than the stack holds."""
+    """Fail closed when checkov scanned fewer resources than the stack holds (Helm releases are judged by hardstack's
+    own check of their values, not by checkov)."""
     expected_k8s = set(bridged.objects)
-    expected_plan = set(bridged.address_of.values()) - expected_k8s
+    expected_plan = set(bridged.address_of.values()) - expected_k8s - set(bridged.releases)
     missing = sorted(expected_plan - seen.get("terraform_plan", set()))
     missing += sorted(expected_k8s - seen.get("kubernetes", set()))
     if missing:
+        expected = len(expected_plan) + len(expected_k8s)
         raise GateError(
-            f"not verified: checkov scanned {len(bridged.address_of) - len(missing)} of {len(bridged.address_of)} "
+            f"not verified: checkov scanned {expected - len(missing)} of {expected} "
             f"resources; not scanned: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}"
         )
 
@@ -163,6 +167,26 @@ def _apply(result: Result, resolved: list[ResolvedException], today: dt.date) ->
                 return _replace(result, justification=exc.justification(today), exception=info)
             return _replace(result, status="skipped", justification=exc.justification(today), exception=info)
     return result
+
+
+def _by_design(result: Result) -> Result | None:
+    """The result skipped by a design exception of the component the resource belongs to, else None."""
+    from hardstack.modules.base import COMPONENT_TYPES
+
+    if result.status != "failed":
+        return None
+    *parents, own = result.resource.split("::")[2].split("$")
+    for parent in parents:
+        if parent.startswith("hardstack:") and parent not in COMPONENT_TYPES:  # judged without synthesizing here
+            with contextlib.suppress(ImportError):
+                importlib.import_module(f"hardstack.modules.{parent.split(':')[1]}")
+        component = COMPONENT_TYPES.get(parent)
+        for d in component.DESIGN_EXCEPTIONS if component else ():
+            if d.check == result.check_id and d.resource_type == own:
+                info = {"reason": d.reason, "owner": "hardstack", "by_design": True}
+                return _replace(result, status="skipped", justification=f"{d.reason} (owner: hardstack; by design)",
+                                exception=info)
+    return None
 
 
 def _replace(result: Result, **changes: Any) -> Result:

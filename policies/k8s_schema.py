@@ -7,10 +7,11 @@ is for `kubectl apply` (server-side field validation is Strict by default). We r
 call `kubernetes_validate.validate()`, which stops at the first error and has no answer for kinds it does not know.
 
 A kind without a bundled schema is an error, unless its schema was registered with `register_crd_schema` (or
-`register_crd` from a CustomResourceDefinition manifest). Registered CRD schemas are OpenAPI v3 structural schemas;
-they are translated to JSON schema with the Kubernetes semantics for `nullable`, `x-kubernetes-int-or-string`,
-`x-kubernetes-preserve-unknown-fields` and `x-kubernetes-embedded-resource`, and pruning made strict (an unknown
-field is an error). CEL rules (`x-kubernetes-validations`) and `format` are not checked.
+`register_crd` from a CustomResourceDefinition manifest) or is one of the CRDs hardstack vendors (`crds.py`: Kyverno's
+ClusterPolicy, the AWS Load Balancer Controller's TargetGroupBinding); a registered schema takes precedence.
+CRD schemas are OpenAPI v3 structural schemas; they are translated to JSON schema with the Kubernetes semantics for
+`nullable`, `x-kubernetes-int-or-string`, `x-kubernetes-preserve-unknown-fields` and `x-kubernetes-embedded-resource`,
+and pruning made strict (an unknown field is an error). CEL rules (`x-kubernetes-validations`) and `format` are not checked.
 """
 
 from __future__ import annotations
@@ -171,12 +172,20 @@ def _crd_validator(version: str, api_version: str, kind: str) -> Draft202012Vali
     validator = _crd_validators.get(key)
     if validator is None:
         with _crd_lock:
-            schema = _crd_schemas.get((api_version, kind))
+            schema = _crd_schemas.get((api_version, kind)) or _vendored_schemas().get((api_version, kind))
             if schema is None:
                 return None
             validator = Draft202012Validator(_crd_json_schema(schema, api_version, kind), registry=_registry(version))
             _crd_validators[key] = validator
     return validator
+
+
+@functools.lru_cache(maxsize=1)
+def _vendored_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """The CRDs hardstack vendors, consulted after the registered ones (unregistering never removes them)."""
+    from .crds import bundled_schemas
+
+    return bundled_schemas()
 
 
 def _crd_json_schema(schema: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """hardstack checks that look across Kubernetes objects (a namespace and its policies and quotas, every manifest
 against the OpenAPI schema). checkov's Kubernetes graph has no namespace edges, so these run in the gate itself:
-a check module defines `evaluate(objects, version)` instead of a checkov check."""
+a check module defines `evaluate(objects, version)` instead of a checkov check. Checks of Helm releases, which are
+no manifests, define `evaluate_releases(releases)` over each release's inputs by address."""
 
 from __future__ import annotations
 
@@ -22,18 +23,24 @@ def cluster_version(inventory: Inventory) -> str:
 
 
 def run(bridged: Bridged, inventory: Inventory, checks: list[str] | None = None) -> list[Finding]:
-    return run_on(bridged.objects, cluster_version(inventory), checks)
+    return run_on(bridged.objects, cluster_version(inventory), checks, bridged.releases)
 
 
-def run_on(objects: dict[str, dict[str, Any]], version: str, checks: list[str] | None = None) -> list[Finding]:
+def run_on(objects: dict[str, dict[str, Any]], version: str, checks: list[str] | None = None,
+           releases: dict[str, dict[str, Any]] | None = None) -> list[Finding]:
     from .catalog import hardstack_checks
 
     found: list[Finding] = []
     for check_id, entry in hardstack_checks().items():
-        evaluate = getattr(entry.module, "evaluate", None)
-        if evaluate is None or (checks is not None and check_id not in checks):
+        if checks is not None and check_id not in checks:
             continue
-        for address, status, detail in evaluate(objects, version):
+        if hasattr(entry.module, "evaluate"):
+            verdicts = entry.module.evaluate(objects, version)
+        elif hasattr(entry.module, "evaluate_releases"):
+            verdicts = entry.module.evaluate_releases(releases or {})
+        else:
+            continue
+        for address, status, detail in verdicts:
             found.append(Finding(check_id, entry.meta.title, status, address, entry.meta.severity, "hardstack",
                                  detail))
     return found

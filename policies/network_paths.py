@@ -57,6 +57,10 @@ class Network:
     internet_tiers: set[str] = field(default_factory=set)  # tiers routing 0.0.0.0/0 to the internet gateway
 
 
+Ports = tuple[str, int, int]
+"""A protocol ("tcp", "udp", ..., or "all" for all traffic) and a port range."""
+
+
 @dataclass(frozen=True)
 class Flow:
     """Traffic the network ACLs let `source` start towards `target` (a tier, or OUTSIDE)."""
@@ -146,10 +150,11 @@ def _routes(inventory: Inventory, networks: dict[str, Network], tier_of: dict[st
 
 
 def flows_of(inventory: Inventory, networks: list[Network], tier_of: dict[str, tuple[str, str]]) -> list[Flow]:
-    """Flows the network ACLs let a tier start: `source` → `target` when the source tier's egress rules and the
-    target tier's ingress rules both admit it (ACLs are stateless; rules apply in rule-number order, a deny of all
-    traffic ends the evaluation), on ports other than return-traffic ranges. OUTSIDE is any address beyond the
-    VPC's block."""
+    """Flows the network ACLs let a tier start, and let the outside start into a tier: `source` → `target` on the
+    ports both the source tier's egress rules and the target tier's ingress rules admit (ACLs are stateless; rules
+    apply in rule-number order, a deny of all traffic ends the evaluation), other than return-traffic ranges.
+    OUTSIDE is any address beyond the VPC's block: flows to it need the source's egress rules only, flows from it
+    (callers of an endpoint's load balancer) the target's ingress rules only."""
     by_urn = {n.urn: n for n in networks}
     rules: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
     for acl in inventory.of_type(NACL):
@@ -164,25 +169,24 @@ def flows_of(inventory: Inventory, networks: list[Network], tier_of: dict[str, t
         if net is None:
             continue
         blocks = {t.name: [n for n in (_net(s.cidr) for s in t.subnets) if n] for t in net.tiers.values()}
+        inbound = _admitted(entry["ingress"], None, net.cidr)
+        if inbound:
+            flows.add(Flow(vpc, OUTSIDE, tier, _label(inbound)))
         for target in [*net.tiers, OUTSIDE]:
             if target == tier:
                 continue
             out = _admitted(entry["egress"], blocks.get(target), net.cidr)
-            if not out:
-                continue
-            if target != OUTSIDE:
-                back = _admitted(rules.get((vpc, target), {}).get("ingress", []), blocks.get(tier), net.cidr)
-                if not back:
-                    continue
-                out = back
-            flows.add(Flow(vpc, tier, target, ", ".join(out)))
+            if out and target != OUTSIDE:
+                out = _both(out, _admitted(rules.get((vpc, target), {}).get("ingress", []), blocks.get(tier), net.cidr))
+            if out:
+                flows.add(Flow(vpc, tier, target, _label(out)))
     return sorted(flows, key=lambda f: (f.network, _tier_order(f.source), _tier_order(f.target)))
 
 
-def _admitted(rules: list[dict[str, Any]], peer: list[ipaddress.IPv4Network] | None, vpc_cidr: str) -> list[str]:
+def _admitted(rules: list[dict[str, Any]], peer: list[ipaddress.IPv4Network] | None, vpc_cidr: str) -> list[Ports]:
     """The ports a list of ACL rules admits to or from `peer` (a tier's subnets; None: beyond the VPC's block)."""
     vpc = _net(vpc_cidr)
-    ports: list[str] = []
+    ports: list[Ports] = []
     for rule in sorted(rules, key=lambda r: int(r.get("ruleNo") or 0)):
         block = _net(rule.get("cidrBlock"))
         if block is None:
@@ -202,6 +206,31 @@ def _admitted(rules: list[dict[str, Any]], peer: list[ipaddress.IPv4Network] | N
     return ports
 
 
+def _both(out: list[Ports], back: list[Ports]) -> list[Ports]:
+    """The ports both sides admit: each range the target admits, narrowed to what the source sends."""
+    both: list[Ports] = []
+    for b in back:
+        for o in out:
+            if o[0] == "all" or b[0] == "all":
+                found = b if o[0] == "all" else o
+            elif o[0] != b[0] or max(o[1], b[1]) > min(o[2], b[2]):
+                continue
+            else:
+                found = (b[0], max(o[1], b[1]), min(o[2], b[2]))
+            if found not in both:
+                both.append(found)
+    return both
+
+
+def _label(ports: list[Ports]) -> str:
+    """The ports, without those another of them includes (all traffic includes any)."""
+    ports = [p for i, p in enumerate(ports) if not any(
+        j != i and (q[0] == "all" or (q[0] == p[0] and q[1] <= p[1] and p[2] <= q[2])) and (q != p or j < i)
+        for j, q in enumerate(ports))]
+    return ", ".join("all traffic" if proto == "all" else f"{low}/{proto}" if low == high else f"{low}-{high}/{proto}"
+                     for proto, low, high in ports)
+
+
 def _net(cidr: Any) -> ipaddress.IPv4Network | None:
     try:
         return ipaddress.ip_network(str(cidr), strict=False)  # type: ignore[return-value]
@@ -218,13 +247,12 @@ def _return_traffic(rule: dict[str, Any]) -> bool:
     return low >= EPHEMERAL_FROM and (high == 65535 or high - low >= RETURN_RANGE_WIDTH)
 
 
-def _ports(rule: dict[str, Any]) -> str:
+def _ports(rule: dict[str, Any]) -> Ports:
     protocol = str(rule.get("protocol"))
     if protocol in ("-1", "all"):
-        return "all traffic"
-    low, high = rule.get("fromPort"), rule.get("toPort")
+        return ("all", 0, 65535)
     name = {"6": "tcp", "17": "udp"}.get(protocol, protocol)
-    return f"{low}/{name}" if low == high else f"{low}-{high}/{name}"
+    return (name, int(rule.get("fromPort") or 0), int(rule.get("toPort") or 0))
 
 
 

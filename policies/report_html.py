@@ -64,7 +64,8 @@ def groups(report: GateReport) -> list[Group]:
         status = STATUS[r.status]
         words = [r.check_id, r.title, r.severity or "", status, r.detail or ""]
         if r.exception:
-            words += [r.exception.get("reason", ""), r.exception.get("owner", ""), r.exception.get("expires", "")]
+            words += [r.exception.get("reason", ""), r.exception.get("owner", ""),
+                      "by design" if r.exception.get("by_design") else r.exception.get("expires", "")]
         by_urn.setdefault(r.resource, []).append(Row(r, status, " ".join(words).lower()))
     out = []
     for urn, rows in by_urn.items():

@@ -77,5 +77,7 @@ def _exception(r: Result) -> str:
     if not r.exception:
         return md(r.detail or "")
     e = r.exception
+    if e.get("by_design"):
+        return f"{md(e.get('reason', ''))}; owner {md(e.get('owner', ''))}; by design"
     expired = " (expired)" if r.status == "failed" else ""
     return f"{md(e.get('reason', ''))}; owner {md(e.get('owner', ''))}; expires {md(e.get('expires', ''))}{expired}"

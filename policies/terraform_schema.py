@@ -6,6 +6,8 @@ block (`...RuleArgs`); a map (`tags`) keeps its keys as they are; everything els
 
 from __future__ import annotations
 
+import copy
+
 import functools
 import importlib
 import inspect
@@ -24,6 +26,7 @@ TERRAFORM_NAME_OVERRIDES: dict[tuple[str, str], str] = {
     ("aws_launch_template", "license_specifications"): "license_specification",
     ("aws_launch_template", "elastic_gpu_specifications"): "elastic_gpu_specifications",
     ("aws_lambda_function", "name"): "function_name",
+    ("aws_wafv2_web_acl_logging_configuration", "redacted_fields"): "redacted_fields",
 }
 """Fields whose Terraform name differs from the Pulumi one by more than case: blocks whose Terraform name is
 plural already (Pulumi's type name is singular), and renamed attributes."""
@@ -121,4 +124,4 @@ def convert(item: Any, field: Field, package: str) -> Any:
         inner = block_fields(package, field.args_class)
         items = item if isinstance(item, list) else [item]
         return [to_terraform(i, inner, package) if isinstance(i, dict) else i for i in items]
-    return item
+    return copy.deepcopy(item)  # the plan's own copy: references are written into it, never into the inventory

@@ -9,7 +9,8 @@ Coverage is computed from the gate's results, never written by hand:
 2. A control's state is read from every result of its check in the report:
    - **failed** when any result failed (an expired exception fails too);
    - else **excepted** when any result was excepted: an accepted exception does not mitigate; it is shown with
-     its reason, owner and expiry;
+     its reason, owner and expiry (hardstack's own design exceptions, on resources a control cannot apply to,
+     count for nothing);
    - else **in force** when at least one result passed;
    - else (no result at all) **not here** for a conditional control (`where`: it applies only to resources this
      stack does not hold, e.g. WAF checks without endpoints), and **missing** for any other control.
@@ -98,8 +99,11 @@ IDENTITIES = _any(_has("aws:iam/role:Role", "aws:iam/user:User"), lambda inv: an
 # --- the catalogue -------------------------------------------------------------------------------------------
 
 WAF = "internet-facing endpoints"
+WEB_ACLS = "web ACLs"
+ENDPOINT_LISTENERS = "endpoint listeners"
 REGISTRIES = "container registries"
 IMAGES = "Kubernetes workloads"
+HELM_RELEASES = "Helm releases"
 GPU = "GPU node groups"
 VAULT = "Vault"
 NAT = "networks with a NAT gateway"
@@ -147,9 +151,12 @@ THREATS: tuple[Threat, ...] = (
             Control("CKV_AWS_58", "cluster secrets envelope-encrypted", where="an EKS cluster"),
             Control("HS_GPU_003", "pods cannot take the GPU node's credentials (IMDSv2, one hop)", where=GPU),
             Control("HS_GPU_004", "no node group in a public subnet", where=GPU),
+            Control("HS_EDGE_005", "endpoints authenticate every caller", where=ENDPOINT_LISTENERS),
+            Control("HS_EDGE_003", "per-IP and per-client rate limits at the endpoint's WAF", where=WEB_ACLS),
+            Control("HS_EDGE_002", "endpoints speak TLS 1.3 only", where=ENDPOINT_LISTENERS),
         ),
-        ("Extraction through the inference API (many crafted queries) needs per-client rate limits and query "
-         "monitoring at the endpoint; inference endpoints are not built yet.",),
+        ("Rate limits slow extraction but do not detect it: query patterns are not monitored for extraction "
+         "attempts.",),
     ),
     Threat(
         "adversarial-inputs", "Adversarial inputs (evasion, prompt injection)",
@@ -158,7 +165,8 @@ THREATS: tuple[Threat, ...] = (
          ("AML.T0051", "LLM Prompt Injection"), ("AML.T0054", "LLM Jailbreak")),
         "GPU node groups, endpoints or agents", _any(_gpu_pools, ENDPOINTS, _agents),
         (
-            Control("CKV2_AWS_28", "a WAF in front of internet-facing load balancers", where=WAF),
+            Control("HS_EDGE_001", "a WAF in front of internet-facing load balancers", where=WAF),
+            Control("CKV_AWS_192", "the WAF blocks known bad inputs (Log4j)", where=WEB_ACLS),
             Control("HS_K8S_003", "tenant namespaces deny all traffic by default", where="tenant namespaces"),
             Control("HS_K8S_001", "workloads run under the restricted Pod Security Standard"),
             Control("HS_AGENT_001", "no agent holds the lethal trifecta", where=AGENTS),
@@ -178,11 +186,11 @@ THREATS: tuple[Threat, ...] = (
             Control("CKV_AWS_130", "subnets assign no public IPs"),
             Control("CKV2_AWS_12", "the default security group admits nothing"),
             Control("HS_GPU_004", "no node group in a public subnet", where=GPU),
-            Control("CKV2_AWS_28", "a WAF in front of internet-facing load balancers", where=WAF),
-            Control("CKV2_AWS_31", "WAF requests are logged", where=WAF),
+            Control("HS_EDGE_001", "a WAF in front of internet-facing load balancers", where=WAF),
+            Control("HS_EDGE_003", "per-IP and per-client rate limits at the endpoint's WAF", where=WEB_ACLS),
+            Control("HS_EDGE_004", "WAF requests are logged", where=WEB_ACLS),
+            Control("HS_EDGE_005", "endpoints authenticate every caller", where=ENDPOINT_LISTENERS),
         ),
-        ("Per-client rate limits and request quotas at the inference endpoint are not built yet (endpoints with a "
-         "WAF are a later component).",),
     ),
     Threat(
         "gpu-side-channels", "GPU side channels and cross-tenant leakage",
@@ -205,13 +213,19 @@ THREATS: tuple[Threat, ...] = (
         (("AML.T0010", "ML Supply Chain Compromise"), ("AML.T0018", "Backdoor ML Model")),
         "an EKS cluster, workloads or registries", _any(CLUSTER, WORKLOADS, _gpu_pools),
         (
+            Control("HS_SUPPLY_001", "the cluster admits only images signed by the stack's signing key",
+                    essential=True, where=IMAGES),
+            Control("HS_SUPPLY_002", "signature verification enforces, never only audits", where=IMAGES),
+            Control("HS_SUPPLY_003", "images from any other registry are refused", where=IMAGES),
+            Control("HS_SUPPLY_007", "pinned charts run with the values their review depends on", where=HELM_RELEASES),
+            Control("HS_SUPPLY_004", "workload images referenced by digest", where=IMAGES),
             Control("CKV_K8S_43", "workload images referenced by digest", where=IMAGES),
             Control("CKV_AWS_51", "registry tags are immutable", where=REGISTRIES),
             Control("CKV_AWS_163", "images scanned on push", where=REGISTRIES),
             Control("CKV_AWS_136", "registries encrypted with KMS", where=REGISTRIES),
         ),
-        ("No signed registry, no image or model signing and no admission-time signature verification yet: "
-         "hardstack cannot show that what runs is what was built.",),
+        ("Model artifacts and datasets are not signed: admission verifies container images, not the weights a "
+         "server loads from a bucket.",),
     ),
     Threat(
         "credential-misuse", "Credential misuse",
@@ -265,11 +279,13 @@ class ControlState:
         return self.state == IN_FORCE
 
     def exceptions_by_reason(self) -> dict[tuple[str, str, str], list[Result]]:
-        """The excepted results grouped by their exception's (reason, owner, expires)."""
+        """The excepted results grouped by their exception's (reason, owner, term), the term being `expires
+        <date>` for a blueprint's exception and `by design` for a design exception (which never expires)."""
         out: dict[tuple[str, str, str], list[Result]] = {}
         for r in self.exceptions:
             info = r.exception or {}
-            key = (info.get("reason", ""), info.get("owner", ""), info.get("expires", ""))
+            term = "by design" if info.get("by_design") else f"expires {info.get('expires', '')}"
+            key = (info.get("reason", ""), info.get("owner", ""), term)
             out.setdefault(key, []).append(r)
         return out
 
@@ -309,9 +325,9 @@ class Coverage:
             if c.state == FAILED:
                 out.append(f"{cid} {failed} on {_names(c.failures, code)}: {does}")
             elif c.state == EXCEPTED:
-                for (reason, owner, expires), results in c.exceptions_by_reason().items():
+                for (reason, owner, term), results in c.exceptions_by_reason().items():
                     out.append(f"{cid} excepted on {_names(results, code)}: {does} (reason: {text(reason)}; "
-                               f"owner: {text(owner)}; expires {text(expires)})")
+                               f"owner: {text(owner)}; {text(term)})")
             else:
                 out.append(f"{cid} has no result in this stack: {does}")
         return out + [gap + text(g) for g in self.threat.gaps]
@@ -341,7 +357,9 @@ def _state(control: Control, results: list[Result], report: GateReport) -> Contr
     title = results[0].title if results else (report.metas[control.check_id].title
                                               if control.check_id in report.metas else control.does)
     failed = [r for r in results if r.status == "failed"]
-    excepted = [r for r in results if r.status == "skipped"]
+    # a design exception marks a resource the control cannot apply to (e.g. the one bucket load balancers log to,
+    # which AWS lets encrypt only with SSE-S3): it neither mitigates nor weakens the threat
+    excepted = [r for r in results if r.status == "skipped" and not (r.exception or {}).get("by_design")]
     passed = sorted({name(r.resource) for r in results if r.status == "passed"})
     if failed:
         state = FAILED

@@ -1,7 +1,7 @@
 """What a synthesized stack is made of, read from its inventory for the architecture picture: the VPC's tiers
-and subnets and the flows its network ACLs and routes allow (network_paths), the EKS cluster with its GPU pools
-and namespaces, the data buckets and their keys, who is granted which bucket, Vault, endpoints, registries and
-agents.
+and subnets and the flows its network ACLs and routes allow (network_paths), the EKS cluster with its GPU pools,
+system nodes and namespaces, the data buckets and their keys, who is granted which bucket, Vault, endpoints,
+registries and agents.
 
 Everything here is derived from resources, their inputs and the references between them, never from the
 blueprint, so that a user's own Pulumi program gets the same picture. Values are user data: they are returned
@@ -22,6 +22,7 @@ from .network_paths import Flow, Network, flows_of, networks_of, ref
 
 EKS = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+SYSTEM_LABEL = "hardstack.io/system"
 ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -59,6 +60,17 @@ class Pool:
 
 
 @dataclass
+class SystemNodes:
+    """CPU nodes for cluster services and CPU workloads (labelled hardstack.io/system=true), not a GPU pool."""
+
+    urn: str
+    name: str
+    instance_types: tuple[str, ...]
+    max_size: Any
+    tiers: set[tuple[str, str]]  # (network URN, tier)
+
+
+@dataclass
 class Namespace:
     urn: str
     name: str
@@ -78,6 +90,7 @@ class Cluster:
     tiers: set[tuple[str, str]]
     pools: list[Pool] = field(default_factory=list)
     namespaces: list[Namespace] = field(default_factory=list)
+    system_nodes: list[SystemNodes] = field(default_factory=list)
 
 
 @dataclass
@@ -214,6 +227,12 @@ def _clusters(inventory: Inventory, tier_of: dict[str, tuple[str, str]]) -> list
         if cluster is None:
             continue
         labels, tags = ng.get("labels") or {}, ng.get("tags") or {}
+        instance_types = tuple(str(t) for t in ng.get("instanceTypes", default=[]) or [])
+        tiers = {tier_of[r.resource] for r in ng.references if r.path[:1] == ("subnetIds",) and r.resource in tier_of}
+        if labels.get(SYSTEM_LABEL) == "true":
+            cluster.system_nodes.append(SystemNodes(ng.urn, str(ng.get("nodeGroupName") or ng.name), instance_types,
+                                                    ng.get("scalingConfig", "maxSize"), tiers))
+            continue
         tenants = str(tags.get("hardstack:tenants") or labels.get("hardstack.io/tenant") or "")
         taint = next((str(t.get("value")) for t in ng.get("taints", default=[]) or []
                       if isinstance(t, dict) and t.get("key") == "hardstack.io/tenant"
@@ -221,9 +240,7 @@ def _clusters(inventory: Inventory, tier_of: dict[str, tuple[str, str]]) -> list
         cluster.pools.append(Pool(
             ng.urn, str(labels.get("hardstack.io/pool") or ng.get("nodeGroupName") or ng.name), _isolation(ng),
             tuple(t for t in tenants.replace(",", " ").split() if t), taint,
-            tuple(str(t) for t in ng.get("instanceTypes", default=[]) or []),
-            ng.get("scalingConfig", "maxSize"),
-            {tier_of[r.resource] for r in ng.references if r.path[:1] == ("subnetIds",) and r.resource in tier_of}))
+            instance_types, ng.get("scalingConfig", "maxSize"), tiers))
     quotas = {}
     for q in inventory.of_type(QUOTA):
         hard = q.get("spec", "hard") or {}

@@ -44,11 +44,11 @@ class CheckovWorker:
         return self._wait_ready()[1]
 
     def scan_all(self, directory: Path, plan_file: str | None, manifest_dir: str | None, checks: list[str] | None,
-                 objects: dict[str, Any], version: str) -> Any:
-        """checkov's scan and the gate's own Kubernetes checks, both in the worker (this process never loads
-        checkov): (findings, seen)."""
+                 objects: dict[str, Any], version: str, releases: dict[str, Any]) -> Any:
+        """checkov's scan and the gate's own Kubernetes and Helm release checks, both in the worker (this process
+        never loads checkov): (findings, seen)."""
         self._wait_ready()
-        self._conn.send((str(directory), plan_file, manifest_dir, checks, objects, version))
+        self._conn.send((str(directory), plan_file, manifest_dir, checks, objects, version, releases))
         return self._receive()
 
     def close(self) -> None:
@@ -77,10 +77,10 @@ def _serve(conn: Any) -> None:
     except Exception as e:  # noqa: BLE001
         conn.send(("error", f"not verified: checkov cannot be loaded: {type(e).__name__}: {e}"))
         return
-    directory, plan_file, manifest_dir, checks, objects, version = request
+    directory, plan_file, manifest_dir, checks, objects, version, releases = request
     try:
         findings, seen = engine.scan(Path(directory), plan_file, manifest_dir, checks)
-        conn.send(("ok", (findings + engine.native(objects, version, checks), seen)))
+        conn.send(("ok", (findings + engine.native(objects, version, checks, releases), seen)))
     except WorkerGateError as e:
         conn.send(("error", str(e)))
     except Exception as e:  # noqa: BLE001

@@ -146,6 +146,26 @@ class ProviderLikeMocks(pulumi_mocks.Mocks):
                 status="ACTIVE",
             )
             state["vpcConfig"] = {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_digest(urn + 'csg')}"}
+        if type_ == "aws:ecr/repository:Repository":
+            state.update(registryId=ACCOUNT_ID, repositoryUrl=f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{rid}")
+        if type_ in ("aws:ecr/pullThroughCacheRule:PullThroughCacheRule",
+                     "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate",
+                     "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration"):
+            state.setdefault("registryId", ACCOUNT_ID)
+        if type_ in ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"):
+            state.update(dnsName=f"{rid}-{h[:10]}.{self.region}.elb.amazonaws.com", zoneId="Z35SXDOTRQ7X7K",
+                         arnSuffix=f"app/{rid}/{h[:16]}",
+                         arn=f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:loadbalancer/app/{rid}/{h[:16]}")
+        if type_ in ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup"):
+            state.update(arnSuffix=f"targetgroup/{rid}/{h[:16]}",
+                         arn=f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT_ID}:targetgroup/{rid}/{h[:16]}")
+        if type_ == "aws:acm/certificate:Certificate":
+            domain = inputs.get("domainName") or rid
+            state.setdefault("domainValidationOptions", [{
+                "domainName": domain, "resourceRecordName": f"_{h[:16]}.{domain}.", "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{_digest(urn + 'acm', 16)}.acm-validations.aws."}])
+        if type_ == "aws:route53/record:Record":
+            state.setdefault("fqdn", str(inputs.get("name") or rid).rstrip("."))
         if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
             state.update(latestVersion=1, defaultVersion=1)
         return rid, state

@@ -30,10 +30,13 @@ class Environment:
     jit: object | None = None
     vault: object | None = None
     agents: dict[str, object] = field(default_factory=dict)
+    system_nodes: object | None = None
+    registry: object | None = None
+    admission: object | None = None
+    load_balancer_controller: object | None = None
+    endpoint_logs: object | None = None
+    endpoints: dict[str, object] = field(default_factory=dict)
 
-
-DEPLOY_SECRETS = ("hardstack:oidcClientSecret",)
-"""Stack config secrets a blueprint's program reads (`pulumi config set --secret`)."""
 
 CLUSTER_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling", "s3")
 """What private EKS nodes reach besides the required endpoints: node bootstrap, auth, load balancers, scaling;
@@ -90,13 +93,14 @@ def build(bp: Blueprint) -> Environment:
         logs_key,
         boundary=boundary.arn,
         classification=bp.classification,
+        endpoints=bp.endpoints,
         extra_interface_endpoints=CLUSTER_INTERFACE_ENDPOINTS if bp.compute else (),
         tags=tags,
     )
     if bp.compute:
         _compute(bp, env, tags)
 
-    if bp.data.buckets:
+    if bp.data.buckets or bp.endpoints:  # data buckets and the load balancers' log bucket log their access
         access_logs = AccessLogBucket(ACCESS_LOG_BUCKET, logs_key, retention_days=bp.data.access_log_days, tags=tags)
         env.buckets[ACCESS_LOG_BUCKET] = access_logs
         classes = sorted(
@@ -121,8 +125,55 @@ def build(bp: Blueprint) -> Environment:
                 tags=tags,
             )
     _identity(bp, env, tags)
+    _supply_chain(bp, env, tags)
     _agents(bp, env, tags)
+    _endpoints(bp, env, tags)
     return env
+
+
+def _supply_chain(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
+    from hardstack.modules.admission import ImageAdmission
+    from hardstack.modules.charts import platform_images
+    from hardstack.modules.kms import CustomerManagedKey
+    from hardstack.modules.registry import SignedRegistry
+
+    if bp.registry is None:
+        return
+    key = CustomerManagedKey("registry", bp.kms, description=f"{bp.name}: container images at rest",
+                             via_services=("ecr",), tags=tags)
+    env.keys["registry"] = key
+    env.registry = registry = SignedRegistry(
+        "registry", bp.registry, key, boundary=env.boundary.arn,  # type: ignore[attr-defined]
+        ecr_endpoint_id=env.network.interface_endpoints["ecr.dkr"].id,  # type: ignore[attr-defined]
+        mirrors=platform_images(load_balancer_controller=bool(bp.endpoints)) if bp.compute else (), tags=tags)
+    if env.cluster is None:
+        registry.allow_pulls([])
+        return
+    env.admission = ImageAdmission("admission", env.cluster, registry, boundary=env.boundary, tags=tags)  # type: ignore[arg-type]
+    nodes = [env.system_nodes, *env.gpu_pools.values()]
+    for pool in nodes:
+        registry.grant_pull_through(pool.role)  # type: ignore[attr-defined]
+    registry.allow_pulls([p.role.arn for p in nodes]  # type: ignore[attr-defined]
+                         + [w.role.arn for w in env.workload_roles.values()]  # type: ignore[attr-defined]
+                         + [env.admission.role.arn])  # type: ignore[attr-defined]
+
+
+def _endpoints(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
+    import pulumi
+
+    from hardstack.modules.endpoint import EndpointLogs, LoadBalancerController, WafEndpoint
+
+    if not bp.endpoints:
+        return
+    env.load_balancer_controller = controller = LoadBalancerController(
+        "lb-controller", env.cluster, env.network, boundary=env.boundary, registry=env.registry, tags=tags)  # type: ignore[arg-type]
+    env.endpoint_logs = logs = EndpointLogs("endpoint-logs", access_logs=env.buckets.get(ACCESS_LOG_BUCKET),  # type: ignore[arg-type]
+                                            tags=tags)
+    for spec in bp.endpoints:
+        env.endpoints[spec.name] = WafEndpoint(
+            f"endpoint-{spec.name}", spec, env.network, env.cluster, env.keys["logs"],  # type: ignore[arg-type]
+            logs=logs, controller=controller, tags=tags,
+            opts=pulumi.ResourceOptions(depends_on=[env.tenants[spec.tenant]]))  # type: ignore[list-item]
 
 
 def _identity(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
@@ -167,6 +218,7 @@ def _agents(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
             proxy=bp.agent_egress_proxy,
             aws=env.network.aws_access,  # type: ignore[attr-defined]
             vault=env.vault,
+            registry=env.registry,
             tags=tags,
         )
 
@@ -174,6 +226,7 @@ def _agents(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
 def _compute(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
     from hardstack.modules.cluster import EksCluster
     from hardstack.modules.gpu import GpuNodePool
+    from hardstack.modules.nodes import SystemNodePool
     from hardstack.modules.kms import CustomerManagedKey
     from hardstack.modules.tenancy import TenantNamespace
 
@@ -190,6 +243,7 @@ def _compute(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
     cluster = EksCluster("cluster", bp.compute.cluster, env.network, key, env.keys["logs"],  # type: ignore[arg-type]
                          boundary=env.boundary.arn, tags=tags)  # type: ignore[attr-defined]  # type: ignore[arg-type]
     env.cluster = cluster
+    env.system_nodes = SystemNodePool("system", bp.compute.cluster.system_nodes, cluster, env.network, key, tags=tags)  # type: ignore[arg-type]
     for pool in bp.compute.gpu_pools:
         env.gpu_pools[pool.name] = GpuNodePool(f"gpu-{pool.name}", pool, cluster, env.network, key, tags=tags)  # type: ignore[arg-type]
     for tenant in bp.compute.tenants:

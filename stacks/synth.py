@@ -35,6 +35,8 @@ def run_program(
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
+    from hardstack.modules.base import standing_in_secrets
+
     from .mocks import ProviderLikeMocks, RecordingMonitor
 
     mocks = ProviderLikeMocks(region)
@@ -46,7 +48,7 @@ def run_program(
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     try:
-        with _quiet_pulumi_log(), _no_source_positions():
+        with _quiet_pulumi_log(), _no_source_positions(), standing_in_secrets():
             _sync_await(run_pulumi_func(program))
     except Exception as e:  # the program itself failed: say where, in its own code
         raise SynthError(_describe(e, source)) from e
@@ -167,16 +169,6 @@ def stack_config(directory: Path, project: str, stack: str) -> tuple[dict[str, A
     return config, secrets
 
 
-def with_deploy_secrets(config: dict[str, Any], secrets: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """Stack secrets a hardstack program reads, stood in by `[secret]` where the stack has not set them yet:
-    synthesis never needs a secret's value, and `pulumi up` asks for a missing one itself."""
-    from .mocks import SECRET
-    from .program import DEPLOY_SECRETS
-
-    missing = [key for key in DEPLOY_SECRETS if key not in config]
-    return {**config, **{key: SECRET for key in missing}}, secrets + missing
-
-
 def synth_directory(directory: Path, stack: str = "dev", region: str | None = None) -> Inventory:
     """Synthesize a user's Pulumi Python project directory (Pulumi.yaml + its main module)."""
     directory = directory.resolve()
@@ -189,7 +181,6 @@ def synth_directory(directory: Path, stack: str = "dev", region: str | None = No
     if not main_path.is_file():
         raise InvalidInput("the project's main program is missing", file=project["_file"], received=str(main_path))
     config, secrets = stack_config(directory, name, stack)
-    config, secrets = with_deploy_secrets(config, secrets)
     region = region or config.get("aws:region") or "us-east-1"
 
     def program() -> None:

@@ -89,10 +89,7 @@ def synth_loaded(
     import pulumi
 
     from .program import build
-    from .synth import with_deploy_secrets
-
     bp = loaded.blueprint
-    config, secret_keys = with_deploy_secrets({}, [])
 
     def program() -> None:
         if transform is not None:
@@ -101,5 +98,4 @@ def synth_loaded(
         if on_built is not None:
             on_built(env)
 
-    return run_program(program, project=bp.name, stack=loaded.stack_name, region=bp.region, config=config,
-                       secret_keys=secret_keys)
+    return run_program(program, project=bp.name, stack=loaded.stack_name, region=bp.region)

@@ -24,3 +24,12 @@ def ref_attr(resource: Resource, *path: str | int) -> tuple[str, str | None]:
     assert found, f"{resource.name}: input {list(path)} is not a reference; references: {resource.references}"
     assert len(found) == 1, found
     return found[0].resource, found[0].attribute
+
+
+REGISTRY: dict[str, Any] = {
+    "repositories": ["models"],
+    "ci": {"oidc_provider_arn": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com",
+           "subjects": ["repo:example-org/ml-images:ref:refs/heads/main"]},
+}
+"""A minimal `registry` section: a cluster admits only images signed into the stack's registry, so every
+blueprint with `compute` declares one."""

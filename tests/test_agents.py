@@ -45,7 +45,7 @@ from hardstack.stacks.inventory import Inventory, Resource
 from hardstack.stacks.targets import synth_loaded
 
 from .gate_helpers import failed
-from .helpers import policy, ref_attr
+from .helpers import REGISTRY, policy, ref_attr
 
 CHECK = "HS_AGENT_001"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -60,6 +60,8 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 BUCKET = "aws:s3/bucket:Bucket"
+REPOSITORY = "aws:ecr/repository:Repository"
+CACHE_RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
 VAULT_POLICY = "vault:index/policy:Policy"
 VAULT_K8S_ROLE = "vault:kubernetes/authBackendRole:AuthBackendRole"
 
@@ -397,7 +399,7 @@ def test_refusal_surfaces_as_a_synth_error(tmp_path: Path) -> None:
 
     data = {"name": "refused", "region": "us-east-1", "classification": "confidential",
             "data": {"buckets": [{"name": "customer-records", "purpose": "general", "classification": "regulated"}]},
-            "compute": {"cluster": {}}}
+            "compute": {"cluster": {}}, "registry": REGISTRY}
     path = tmp_path / "refused.yaml"
     path.write_text(yaml.safe_dump(data))
     spec, needle = REFUSALS["private-bucket-and-egress"]
@@ -419,6 +421,20 @@ def agent_spec(bp: Blueprint, name: str) -> AgentSpec:
 
 def in_namespace(inv: Inventory, type_token: str, namespace: str) -> list[Resource]:
     return [r for r in inv.of_type(type_token) if r.inputs["metadata"].get("namespace") == namespace]
+
+
+def pulled(inv: Inventory, ref: str) -> str:
+    """The reference a pod runs for the blueprint's image `ref` (`<repository>@sha256:...`): a declared family
+    comes from the stack's own repository `<stack>/<family>` (its URL), an upstream image from the stack's
+    registry through the pull-through cache of its upstream; never from anywhere else, and always by the
+    declared digest."""
+    repository, digest = ref.split("@", 1)
+    own = [r for r in inv.of_type(REPOSITORY) if r.inputs["name"] == f"{SANDBOX}/{repository}"]
+    if own:
+        return f"{one(own).outputs['repositoryUrl']}@{digest}"
+    one([c for c in inv.of_type(CACHE_RULE) if c.inputs["ecrRepositoryPrefix"] == repository.split("/", 1)[0]])
+    (host,) = {r.outputs["repositoryUrl"].split("/", 1)[0] for r in inv.of_type(REPOSITORY)}
+    return f"{host}/{ref}"
 
 
 def one(resources: list[Resource]) -> Resource:
@@ -657,7 +673,7 @@ def test_deployment_runs_the_declared_image_hardened(name: str, inv: Inventory, 
     assert bp.compute.cluster.sandbox_runtime == "gvisor"  # type: ignore[union-attr]
     assert pod["serviceAccountName"] == SERVICE_ACCOUNT == "agent"
     (container,) = hardened_pod(pod)
-    assert container["image"] == spec.image
+    assert container["image"] == pulled(inv, spec.image)
     assert container["ports"] == [{"containerPort": spec.port, "name": "serve"}]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": spec.health_path, "port": spec.port}
@@ -688,7 +704,7 @@ def test_proxy_runs_hardened_from_the_declared_image_with_no_identity(inv: Inven
     proxy = one([d for d in in_namespace(inv, DEPLOYMENT, ns_of(WRITER)) if d.inputs["metadata"]["name"] == PROXY])
     pod = proxy.inputs["spec"]["template"]["spec"]
     (container,) = hardened_pod(pod)
-    assert container["image"] == bp.agent_egress_proxy.image  # type: ignore[union-attr]
+    assert container["image"] == pulled(inv, bp.agent_egress_proxy.image)  # type: ignore[union-attr]
     assert pod["serviceAccountName"] == PROXY != SERVICE_ACCOUNT
     bound = {(a.inputs["namespace"], a.inputs["serviceAccount"]) for a in inv.of_type(POD_IDENTITY)}
     bound |= {(ns, sa) for r in inv.of_type(VAULT_K8S_ROLE) for ns in r.inputs["boundServiceAccountNamespaces"]

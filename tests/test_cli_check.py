@@ -27,9 +27,17 @@ def test_reference_blueprint_passes_and_writes_everything(tmp_path: Path) -> Non
                      "--out-dir", str(out))
     assert proc.returncode == EXIT_OK, proc.stderr
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["summary"]["failed"] == 0 and data["summary"]["skipped"] == 8
+    # 9 by the blueprint's exceptions (CKV_AWS_144 on 6 buckets, CKV_AWS_61 on 3 persona roles), 2 by design:
+    # the load balancers' access log bucket is SSE-S3, the only encryption ELB delivers logs to
+    assert data["summary"]["failed"] == 0 and data["summary"]["skipped"] == 11
+    skipped = [r for r in data["results"] if r["status"] == "skipped"]
+    by_design = sorted((r["check_id"], r["resource"].rsplit("::", 1)[-1]) for r in skipped
+                       if r["exception"].get("by_design"))
+    assert by_design == [("CKV_AWS_145", "endpoint-logs-bucket"), ("HS_DATA_002", "endpoint-logs-encryption")]
+    assert all(r["exception"]["owner"] == "platform-security" and r["exception"]["expires"]
+               for r in skipped if not r["exception"].get("by_design"))
     assert {p.name for p in out.iterdir()} >= {"inventory.json", "plan.json", "report.json"}
-    assert "passed: 0 failed, 8 skipped" in proc.stderr
+    assert "passed: 0 failed, 11 skipped" in proc.stderr
 
 
 def test_stock_checkov_on_the_out_dir_agrees_check_by_check(tmp_path: Path) -> None:
@@ -40,7 +48,8 @@ def test_stock_checkov_on_the_out_dir_agrees_check_by_check(tmp_path: Path) -> N
     assert proc.returncode == EXIT_OK, proc.stderr
     from hardstack.policies.catalog import hardstack_checks
 
-    gate_only = {c for c, e in hardstack_checks().items() if hasattr(e.module, "evaluate")}
+    gate_only = {c for c, e in hardstack_checks().items()
+                 if hasattr(e.module, "evaluate") or hasattr(e.module, "evaluate_releases")}
     ours = {(r["check_id"], r["address"]): ("failed" if r["status"] == "skipped" else r["status"])
             for r in json.loads(proc.stdout)["results"] if r["check_id"] not in gate_only}
     checks_dir = hardstack("checks-dir").stdout.strip()

@@ -63,8 +63,15 @@ def inv() -> Inventory:
     return synth_target(STACK)
 
 
+REGISTRY = {"repositories": ["models"], "ci": {
+    "oidc_provider_arn": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com",
+    "subjects": ["repo:example-org/ml-images:ref:refs/heads/main"]}}
+"""A cluster admits only images signed into the stack's registry, so every blueprint with compute declares one."""
+
+
 def minimal(name: str, compute: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "region": "us-east-1", "classification": "confidential", "compute": compute}
+    return {"name": name, "region": "us-east-1", "classification": "confidential", "compute": compute,
+            "registry": REGISTRY}
 
 
 CUSTOM = minimal(
@@ -287,15 +294,22 @@ def pool_resources(inv: Inventory, pool: str) -> tuple[Resource, Resource]:
     return inv.named(f"gpu-{pool}-nodes", NODE_GROUP), inv.named(f"gpu-{pool}-launch-template", LAUNCH_TEMPLATE)
 
 
+def of_gpu_pools(inv: Inventory, type_token: str) -> list[Resource]:
+    """Resources of a type that GPU pools created (the system nodes, tested in test_nodes.py, are not GPU nodes)."""
+    pools = {r.urn for r in inv if r.type == "hardstack:gpu:GpuNodePool"}
+    return [r for r in inv.of_type(type_token) if r.parent in pools]
+
+
 def test_every_pool_declared(inv: Inventory) -> None:
     """Each declared pool becomes exactly one node group with its own launch template."""
-    assert {n.inputs["nodeGroupName"] for n in inv.of_type(NODE_GROUP)} == {f"gpu-{p}" for p in POOLS}
-    assert len(inv.of_type(LAUNCH_TEMPLATE)) == len(POOLS)
+    assert {n.inputs["nodeGroupName"] for n in of_gpu_pools(inv, NODE_GROUP)} == {f"gpu-{p}" for p in POOLS}
+    assert len(of_gpu_pools(inv, LAUNCH_TEMPLATE)) == len(POOLS)
+    assert {n.inputs["nodeGroupName"] for n in inv.of_type(NODE_GROUP)} == {f"gpu-{p}" for p in POOLS} | {"system"}
 
 
 def test_every_node_group_has_gpu_taint(inv: Inventory) -> None:
     """Every GPU node is tainted nvidia.com/gpu=true:NoSchedule, so non-GPU pods never land there."""
-    groups = inv.of_type(NODE_GROUP)
+    groups = of_gpu_pools(inv, NODE_GROUP)
     assert groups
     for ng in groups:
         assert GPU_TAINT in ng.inputs["taints"], ng.name

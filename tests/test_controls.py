@@ -16,7 +16,8 @@ from hardstack.policies.catalog import hardstack_checks
 REPO = Path(__file__).resolve().parent.parent
 TEXT = (REPO / "docs" / "controls.md").read_text()
 ROWS = re.findall(r"^\| (settings|components|checks|tests) \| (.*) \|$", TEXT, re.M)
-MODULES = ["kms", "storage", "network", "cluster", "gpu", "tenancy", "identity", "vault", "agents"]
+MODULES = ["kms", "storage", "network", "cluster", "gpu", "nodes", "tenancy", "identity", "vault", "agents", "registry",
+           "admission", "endpoint"]
 
 
 def named(kind: str) -> set[str]:

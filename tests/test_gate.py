@@ -76,14 +76,19 @@ def _no_gpu_quota(props: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", sorted(catalog()))
 def test_shipped_blueprints_pass_the_gate(name: str) -> None:
-    """Zero failures; every skipped result is a declared exception with reason, owner and expiry."""
+    """Zero failures; every skipped result is a declared exception with reason, owner and expiry, or hardstack's
+    own design exception; the only notes name the pinned, reviewed Helm charts the gate does not render."""
     report = gate(name)
     assert report.passed, sorted(failed(report))
     assert report.count("passed") > 100
     for r in report.results:
         if r.status == "skipped":
             assert r.exception and r.exception["owner"] and len(r.exception["reason"]) >= 20, r
-    assert not report.notes, report.notes
+            assert r.exception.get("expires") or (r.exception.get("by_design") and r.exception["owner"] == "hardstack")
+    unexpected = [n for n in report.notes if not n.startswith("not judged: ")
+                  or "Helm release of the reviewed chart" not in n]
+    assert not unexpected, unexpected
+    assert any("reviewed chart kyverno " in n for n in report.notes), report.notes
 
 
 def _aes256(props: dict[str, Any]) -> dict[str, Any]:
@@ -327,7 +332,10 @@ def test_expired_exception_fails_the_gate(tmp_path: Path) -> None:
 def test_accepted_exception_is_skipped_with_reason_owner_and_expiry(tmp_path: Path) -> None:
     report = gate(_with_exception(tmp_path))
     skipped = [r for r in report.results if r.status == "skipped"]
-    assert len(skipped) == 8 and report.passed
+    # CKV_AWS_144 on the 6 buckets, CKV_AWS_61 on 3 persona roles, and 2 design exceptions on the load balancers'
+    # access-log bucket
+    assert len(skipped) == 11 and report.passed
+    assert sum(1 for r in skipped if (r.exception or {}).get("by_design")) == 2
     for r in (r for r in skipped if r.check_id == "CKV_AWS_144"):
         assert r.exception == {"reason": "single region by design; replication would breach residency",
                                "owner": "data-platform", "expires": "2099-01-01"}
@@ -336,7 +344,7 @@ def test_accepted_exception_is_skipped_with_reason_owner_and_expiry(tmp_path: Pa
 
 def test_exception_that_matches_no_failure_is_noted(tmp_path: Path) -> None:
     report = gate(_with_exception(tmp_path, check="CKV_AWS_21"))  # versioning passes everywhere
-    assert report.notes and "matched no failed check" in report.notes[0]
+    assert any("matched no failed check" in n for n in report.notes), report.notes
     assert not report.passed  # and CKV_AWS_144 is no longer excepted
 
 
@@ -402,3 +410,12 @@ def test_today_decides_expiry(tmp_path: Path) -> None:
     kwargs = dict(target="x", exceptions=loaded.blueprint.exceptions, locate=loaded.locate)
     assert run_gate(inventory, today=dt.date(2030, 6, 30), **kwargs).passed
     assert not run_gate(inventory, today=dt.date(2030, 7, 1), **kwargs).passed
+
+
+def test_judging_leaves_the_inventory_as_synthesized() -> None:
+    """The gate writes Terraform references into the plan's own values, never into the inventory it judges (the
+    inventory is what `up` deploys and what the report draws)."""
+    inventory, loaded = synth_with_transform("llm-inference")
+    before = inventory.dumps()
+    run_gate(inventory, target="llm-inference", exceptions=loaded.blueprint.exceptions, locate=loaded.locate)
+    assert inventory.dumps() == before

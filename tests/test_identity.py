@@ -18,7 +18,6 @@ import importlib
 import importlib.resources
 import json
 import re
-import socket
 import sys
 import types
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from hardstack.stacks.mocks import ACCOUNT_ID
 from hardstack.stacks.targets import synth_loaded
 
 from .helpers import ref_attr
+from .moto_server import moto_server
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -59,6 +59,8 @@ BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 KEY = "aws:kms/key:Key"
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+TEMPLATE = "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
@@ -81,8 +83,13 @@ POLICY_INPUTS = {
     (BUCKET_POLICY, "policy"),
     (KEY, "policy"),
     (ENDPOINT, "policy"),
+    (REPOSITORY_POLICY, "policy"),
+    (TEMPLATE, "repositoryPolicy"),
 }
 """Where the stack's IAM policy documents live; a new kind must be classified here (and judged below)."""
+RESOURCE_POLICIES = {(REPOSITORY_POLICY, "policy"), (TEMPLATE, "repositoryPolicy")}
+"""ECR repository policies (and the copy a pull-through cache's creation template gives the repositories it
+creates): resource policies, whose Allows name their principals."""
 
 VARIANT: dict[str, Any] = {
     "name": "id-variant",
@@ -101,6 +108,16 @@ VARIANT: dict[str, Any] = {
          "writes": ["evals", "models"]},
         {"name": "idle"},
     ]},
+    "registry": {
+        "repositories": ["alpha-train"],
+        "keep_images": 20,
+        "pull_through": [{"upstream": "quay", "allow": ["prometheus/*"]}],
+        "ci": {
+            "oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/gitlab.example.com",
+            "subjects": ["project_path:ml/alpha:ref_type:branch:ref:main", "project_path:ml/alpha:ref_type:tag:ref:v1"],
+            "audience": "https://gitlab.example.com",
+        },
+    },
     "identity": {
         "trusted_account": "210987654321",
         "mfa_max_age_seconds": 900,
@@ -113,7 +130,9 @@ VARIANT: dict[str, Any] = {
     },
 }
 """Every identity setting away from its default, in another region; every bucket purpose; a tenant whose
-data-scientist group is overridden and reads and writes (one bucket both), and a tenant with no data at all."""
+data-scientist group is overridden and reads and writes (one bucket both), and a tenant with no data at all; a
+registry whose CI identity is away from its defaults, with a pull-through cache (its creation-template role and
+the nodes' cache grants are roles and grants of the stack too)."""
 
 NO_VAULT: dict[str, Any] = {
     "name": "id-no-vault",
@@ -121,6 +140,13 @@ NO_VAULT: dict[str, Any] = {
     "classification": "confidential",
     "data": {"buckets": [{"name": "raw", "purpose": "training-data"}]},
     "compute": {"tenants": [{"name": "alpha", "reads": ["raw"]}, {"name": "beta"}]},
+    "registry": {
+        "repositories": ["inference-server"],
+        "ci": {
+            "oidc_provider_arn": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com",
+            "subjects": ["repo:example-org/llm-serving:ref:refs/heads/main"],
+        },
+    },
 }
 """A cluster with tenants but no `identity.vault`: nobody may reach the cluster."""
 
@@ -629,13 +655,24 @@ def test_platform_admin_reads_only_the_stacks_log_groups_and_metrics(with_vault:
                    for a in granted), f"{stack}: platform-admin may {sorted(granted)}"
 
 
+SIGNATURE_ACTIONS = {"kms:Sign", "kms:Verify", "kms:GetPublicKey", "kms:DescribeKey"}
+"""What may be granted on a signing key without a service condition: cosign (in CI, and in Kyverno's admission
+controller) calls KMS itself, not through an AWS service, so kms:ViaService cannot apply. Signing is further held
+to the CI role alone (here, and by the key policy's Deny, asserted in test_registry)."""
+
+
 def test_kms_grants_only_through_a_service(every_stack: list[Stack]) -> None:
     """Every KMS permission a role policy grants names one of the stack's keys and holds only through an AWS
-    service of the stack's region (kms:ViaService): nobody decrypts data outside S3, EBS or EKS."""
+    service of the stack's region (kms:ViaService): nobody decrypts data outside S3, EBS, EKS or ECR (which
+    encrypts the stack's images and, through a grant, the repositories its caches create).
+
+    The one exception is signature work on a SIGN_VERIFY key (SIGNATURE_ACTIONS only, on signing keys only):
+    only the CI role may sign; others may at most read the public key and verify."""
     for stack in every_stack:
         inv = stack.inv
         keys = {k.outputs["arn"] for k in inv.of_type(KEY)}
-        kms_statements = 0
+        signing_keys = {k.outputs["arn"] for k in inv.of_type(KEY) if k.inputs["keyUsage"] == "SIGN_VERIFY"}
+        kms_statements = signature_statements = 0
         for rp in inv.of_type(ROLE_POLICY):
             for s in allows(document(rp)):
                 if not any(a.lower().startswith("kms:") for a in actions(s)):
@@ -643,41 +680,63 @@ def test_kms_grants_only_through_a_service(every_stack: list[Stack]) -> None:
                 kms_statements += 1
                 assert all(a.lower().startswith("kms:") for a in actions(s)), f"{stack}: {rp.name} mixes services"
                 assert set(as_list(s["Resource"])) <= keys, f"{stack}: {rp.name} on {s['Resource']}"
+                if set(as_list(s["Resource"])) <= signing_keys and "Condition" not in s:
+                    signature_statements += 1
+                    assert set(actions(s)) <= SIGNATURE_ACTIONS, f"{stack}: {rp.name}: {actions(s)}"
+                    if "kms:Sign" in actions(s):
+                        holder = inv[ref_attr(rp, "role")[0]]
+                        assert holder.inputs["tags"].get("hardstack:purpose") == "ci-push-and-sign", \
+                            f"{stack}: {rp.name} lets {holder.name}, not CI, sign"
+                    continue
                 via = as_list(s["Condition"]["StringEquals"]["kms:ViaService"])
-                assert via and all(re.fullmatch(rf"(s3|ec2|eks)\.{re.escape(stack.bp.region)}\.amazonaws\.com", v)
-                                   for v in via), f"{stack}: {rp.name}: {via}"
+                assert via and all(re.fullmatch(rf"(s3|ec2|eks|ecr)\.{re.escape(stack.bp.region)}\.amazonaws\.com",
+                                                v) for v in via), f"{stack}: {rp.name}: {via}"
         assert kms_statements, stack
+        assert signature_statements >= 2, f"{stack}: CI's signing and admission's verification were not judged"
 
 
 # --- tenants' workload roles ---------------------------------------------------------------------------------
+
+
+PLATFORM_POD_IDENTITIES = {("kyverno", "kyverno-admission-controller"): "admission-identity-role"}
+"""Pod Identity roles of the platform itself, beside the tenants': Kyverno's admission controller reads image
+signatures from the registry and the signing key's public key. Its service account is created by the Kyverno
+chart (a Helm release), not as a resource of its own."""
 
 
 def test_workload_roles_are_for_the_tenants_service_account_on_this_cluster(with_vault: list[Stack],
                                                                          no_vault: Stack) -> None:
     """Each tenant's workload role trusts only EKS Pod Identity acting for this account and this cluster
     (aws:SourceAccount, aws:SourceArn = the cluster's ARN, wired to it), and only its Pod Identity association
-    hands it out: to the `workload` service account (which exists) in the tenant's namespace."""
+    hands it out: to the `workload` service account (which exists) in the tenant's namespace. The stack's Pod
+    Identity associations are exactly those and the platform's own (PLATFORM_POD_IDENTITIES), whose roles are
+    held to the same trust."""
     for stack in [*with_vault, no_vault]:
         inv = stack.inv
         cluster = the_cluster(inv)
         associations = inv.of_type(POD_IDENTITY)
-        assert len(associations) == len(stack.bp.compute.tenants), stack
-        for tenant in stack.bp.compute.tenants:
-            role = role_named(inv, f"tenant-{tenant.name}-workload-role")
+        expected = {(t.name, "workload"): f"tenant-{t.name}-workload-role" for t in stack.bp.compute.tenants}
+        expected |= PLATFORM_POD_IDENTITIES
+        assert sorted((a.inputs["namespace"], a.inputs["serviceAccount"]) for a in associations) == sorted(expected), \
+            stack
+        for (namespace, service_account), role_name in expected.items():
+            role = role_named(inv, role_name)
             (s,) = statements(document(role, "assumeRolePolicy"))
             assert s["Effect"] == "Allow" and s["Principal"] == {"Service": "pods.eks.amazonaws.com"}
             assert sorted(actions(s)) == ["sts:AssumeRole", "sts:TagSession"]
             assert s["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
-                                      "ArnEquals": {"aws:SourceArn": cluster.outputs["arn"]}}, f"{stack}: {tenant}"
+                                      "ArnEquals": {"aws:SourceArn": cluster.outputs["arn"]}}, f"{stack}: {role_name}"
             assert [(x.attribute, x.match) for x in role.refs_to(cluster.urn)] == [("arn", "contains")]
             handed_out = [a for a in associations if a.refs_to(role.urn)]
-            assert len(handed_out) == 1, f"{stack}: {tenant.name}"
+            assert len(handed_out) == 1, f"{stack}: {role_name}"
             (association,) = handed_out
             assert ref_attr(association, "roleArn") == (role.urn, "arn")
             assert ref_attr(association, "clusterName") == (cluster.urn, "name")
-            assert association.inputs["namespace"] == tenant.name
-            assert association.inputs["serviceAccount"] == "workload"
-            assert [sa for sa in inv.of_type(SERVICE_ACCOUNT) if sa.inputs["metadata"].get("namespace") == tenant.name
+            assert association.inputs["namespace"] == namespace
+            assert association.inputs["serviceAccount"] == service_account
+            if (namespace, service_account) in PLATFORM_POD_IDENTITIES:
+                continue
+            assert [sa for sa in inv.of_type(SERVICE_ACCOUNT) if sa.inputs["metadata"].get("namespace") == namespace
                     and sa.inputs["metadata"].get("name") == "workload"], f"{stack}: no workload service account"
 
 
@@ -718,20 +777,29 @@ def test_no_policy_allows_wildcard_actions_or_pass_role(every_stack: list[Stack]
     """No Allow statement in any policy document of the stack (inline role policies, the boundary, trust
     policies, bucket and key policies) has a wildcard action (or NotAction), except the boundary's per-service
     allow; none allows iam:PassRole. VPC endpoint policies grant nothing (they only narrow what principals that
-    are already allowed may do through the endpoint): their wildcard allows must be limited to this account."""
+    are already allowed may do through the endpoint): their wildcard allows must be limited to this account.
+    ECR repository policies (and the creation templates' copies) allow only named roles of the stack, never
+    everyone (nor through NotPrincipal)."""
+    templates = 0
     for stack in every_stack:
         inv = stack.inv
         documents = policy_documents(inv)
         kinds = {(r.type, path) for r, path, _ in documents}
         assert kinds <= POLICY_INPUTS, f"{stack}: unclassified policy documents {kinds - POLICY_INPUTS}"
         assert {(ROLE, "assumeRolePolicy"), (ROLE_POLICY, "policy"), (MANAGED_POLICY, "policy"),
-                (BUCKET_POLICY, "policy"), (KEY, "policy")} <= kinds, stack
+                (BUCKET_POLICY, "policy"), (KEY, "policy"), (REPOSITORY_POLICY, "policy")} <= kinds, stack
         boundary = boundary_policy(inv)
+        stack_role_arns = {r.outputs["arn"] for r in roles(inv)}
+        templates += (TEMPLATE, "repositoryPolicy") in kinds
         for resource, path, text in documents:
             where = f"{stack}: {resource.name}.{path}"
             for s in allows(json.loads(text)):
                 assert "NotAction" not in s, where
                 granted = actions(s)
+                if (resource.type, path) in RESOURCE_POLICIES:
+                    assert "NotPrincipal" not in s and set(s["Principal"]) == {"AWS"}, where
+                    named = set(as_list(s["Principal"]["AWS"]))
+                    assert named and named <= stack_role_arns, f"{where} allows {sorted(named - stack_role_arns)}"
                 if resource.type == ENDPOINT:
                     if any("*" in a for a in granted):
                         condition = s.get("Condition", {}).get("StringEquals", {})
@@ -744,6 +812,7 @@ def test_no_policy_allows_wildcard_actions_or_pass_role(every_stack: list[Stack]
                     continue
                 wild = [a for a in granted if "*" in a or "?" in a]
                 assert not wild, f"{where} allows wildcard actions {wild}"
+    assert templates >= 2, "no pull-through cache's creation template was judged"
 
 
 def parliament_api() -> types.ModuleType:
@@ -781,6 +850,21 @@ def documented_false_positive(resource: Resource, path: str, issue: str, detail:
     # document as an identity policy.
     if path == "assumeRolePolicy" and issue == "MALFORMED" and detail == NO_RESOURCE:
         return True
+    # ECR repository policies (and the creation templates' copy) apply to their repository: ECR's documented
+    # repository policies carry no Resource element either.
+    if (resource.type, path) in RESOURCE_POLICIES and issue == "MALFORMED" and detail == NO_RESOURCE:
+        return True
+    # An IAM OIDC identity provider ARN is a valid federated principal (IAM's web identity federation: the
+    # registry's CI role); parliament knows only the built-in identity providers (Cognito, Amazon, Facebook,
+    # Google). Only for the provider the role's own trust names.
+    if issue == "UNKNOWN_FEDERATION_SOURCE":
+        return (resource.type == ROLE and path == "assumeRolePolicy" and ":oidc-provider/" in detail
+                and any(as_list((s.get("Principal") or {}).get("Federated", [])) == [detail]
+                        for s in statements(document(resource, path))))
+    # ecr:BatchImportUpstreamImage is authorized per repository (ECR documents granting it in repository and
+    # registry policies on `repository/<prefix>/*`); parliament's action table lists it with resource `*` only.
+    if issue == "RESOURCE_MISMATCH":
+        return "'ecr:BatchImportUpstreamImage'" in detail and "CreateRepository" not in detail
     # parliament's Number type is the regex ^\d+$ (integers only); IAM's numeric operators take decimals, and
     # AWS's documented minimum-TLS bucket policy compares s3:TlsVersion with 1.2.
     if issue == "MISMATCHED_TYPE" and re.fullmatch(r"Type mismatch: \S+ requires a value of type Numeric but "
@@ -864,31 +948,15 @@ class Moto:
     sts: Any
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def moto_aws() -> Iterator[Moto]:
-    """A moto server on 127.0.0.1 (a free port), with boto3 clients holding dummy credentials; always stopped."""
+    """A moto server with boto3 clients holding dummy credentials."""
     import boto3
-    import requests
-    from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
+    with moto_server() as url:
         client = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
                       aws_secret_access_key="testing")
         yield Moto(url, boto3.client("iam", **client), boto3.client("sts", **client))
-        requests.post(f"{url}/moto-api/reset", timeout=10)
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

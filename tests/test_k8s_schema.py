@@ -394,6 +394,7 @@ def test_version_matters() -> None:
 
 # --- unknown kinds and CRD schemas --------------------------------------------------------------------------------
 
+# a policy kind of a made-up group: hardstack vendors the real Kyverno CRD (tests/test_crds.py)
 CLUSTER_POLICY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -436,7 +437,7 @@ CLUSTER_POLICY_SCHEMA: dict[str, Any] = {
 
 def cluster_policy() -> dict[str, Any]:
     return {
-        "apiVersion": "kyverno.io/v1",
+        "apiVersion": "policies.example.com/v1",
         "kind": "ClusterPolicy",
         "metadata": {"name": "require-limits", "labels": {"policies.kyverno.io/category": "best-practices"}},
         "spec": {
@@ -471,15 +472,15 @@ def crd_registry():
     yield register
     for gvk in made:
         unregister_crd_schema(*gvk)
-    unregister_crd_schema("kyverno.io", "v1", "ClusterPolicy")
+    unregister_crd_schema("policies.example.com", "v1", "ClusterPolicy")
 
 
 def test_unknown_kind_is_an_error_until_its_crd_schema_is_registered(crd_registry: Any) -> None:
     [error] = validate_manifest(cluster_policy(), VERSION)
     assert (error.kind, error.name, error.path) == ("ClusterPolicy", "require-limits", "")
-    assert "no schema is known" in error.message and "kyverno.io/v1" in error.message
+    assert "no schema is known" in error.message and "policies.example.com/v1" in error.message
 
-    crd_registry("kyverno.io", "v1", "ClusterPolicy", CLUSTER_POLICY_SCHEMA)
+    crd_registry("policies.example.com", "v1", "ClusterPolicy", CLUSTER_POLICY_SCHEMA)
     assert validate_manifest(cluster_policy(), VERSION) == []
     assert validate_manifest(cluster_policy(), "1.25") == []
 
@@ -501,26 +502,27 @@ def test_unknown_kind_is_an_error_until_its_crd_schema_is_registered(crd_registr
     ]
 
     other_version = cluster_policy()
-    other_version["apiVersion"] = "kyverno.io/v2beta1"
+    other_version["apiVersion"] = "policies.example.com/v2beta1"
     assert "no schema is known" in validate_manifest(other_version, VERSION)[0].message
 
 
 def test_crd_schema_pins_api_version_and_kind(crd_registry: Any) -> None:
-    crd_registry("kyverno.io", "v1", "ClusterPolicy", CLUSTER_POLICY_SCHEMA)
-    no_spec = {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "p"}, "spec": {}}
+    crd_registry("policies.example.com", "v1", "ClusterPolicy", CLUSTER_POLICY_SCHEMA)
+    no_spec = {"apiVersion": "policies.example.com/v1", "kind": "ClusterPolicy", "metadata": {"name": "p"},
+               "spec": {}}
     assert [(e.path, e.message) for e in validate_manifest(no_spec, VERSION)] == [
         ("spec.rules", "required field 'rules' is missing")
     ]
 
 
 def test_reregistering_replaces_the_schema(crd_registry: Any) -> None:
-    crd_registry("kyverno.io", "v1", "ClusterPolicy", CLUSTER_POLICY_SCHEMA)
+    crd_registry("policies.example.com", "v1", "ClusterPolicy", CLUSTER_POLICY_SCHEMA)
     assert validate_manifest(cluster_policy(), VERSION) == []  # compiled and cached
     tighter = copy.deepcopy(CLUSTER_POLICY_SCHEMA)
     tighter["properties"]["spec"]["properties"]["background"] = {"type": "string"}
-    crd_registry("kyverno.io", "v1", "ClusterPolicy", tighter)
+    crd_registry("policies.example.com", "v1", "ClusterPolicy", tighter)
     assert paths(validate_manifest(cluster_policy(), VERSION)) == ["spec.background"]
-    unregister_crd_schema("kyverno.io", "v1", "ClusterPolicy")
+    unregister_crd_schema("policies.example.com", "v1", "ClusterPolicy")
     assert "no schema is known" in validate_manifest(cluster_policy(), VERSION)[0].message
 
 
@@ -528,9 +530,9 @@ def test_register_from_a_crd_manifest(crd_registry: Any) -> None:
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": "clusterpolicies.kyverno.io"},
+        "metadata": {"name": "clusterpolicies.policies.example.com"},
         "spec": {
-            "group": "kyverno.io",
+            "group": "policies.example.com",
             "names": {"kind": "ClusterPolicy", "plural": "clusterpolicies"},
             "scope": "Cluster",
             "versions": [
@@ -539,7 +541,7 @@ def test_register_from_a_crd_manifest(crd_registry: Any) -> None:
         },
     }
     assert validate_manifest(crd, VERSION) == []  # the CRD itself is a built-in kind
-    assert register_crd(crd) == [("kyverno.io", "v1", "ClusterPolicy")]
+    assert register_crd(crd) == [("policies.example.com", "v1", "ClusterPolicy")]
     assert validate_manifest(cluster_policy(), VERSION) == []
 
 

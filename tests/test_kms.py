@@ -24,10 +24,17 @@ ROOT = f"arn:aws:iam::{ACCOUNT_ID}:root"
 
 DATA_KEYS = ("data-confidential", "data-regulated")
 """llm-inference declares confidential (its default) and regulated (training-data) buckets."""
-ALL_KEYS = ("logs", "compute") + DATA_KEYS
+ALL_KEYS = ("logs", "compute", "registry") + DATA_KEYS
+"""The stack's symmetric CMKs (ENCRYPT_DECRYPT): logs, compute secrets, container images at rest, data."""
+SIGNING_KEYS = ("registry-signing",)
+"""Asymmetric SIGN_VERIFY keys (the registry's cosign key). KMS cannot rotate asymmetric key material, and a
+signer calls KMS directly (never through a service, so no kms:ViaService): these keys are held to the same
+policy rules as every key except where noted; their signing-specific settings are asserted in test_registry."""
 
-USE_PATTERNS = ("kms:encrypt", "kms:decrypt", "kms:generatedatakey*", "kms:reencrypt*")
-"""Cryptographic use, matched case-insensitively (IAM action names are case-insensitive)."""
+USE_PATTERNS = ("kms:encrypt", "kms:decrypt", "kms:generatedatakey*", "kms:reencrypt*", "kms:sign")
+"""Cryptographic use, matched case-insensitively (IAM action names are case-insensitive). Signing is the use
+of a signing key (Verify and GetPublicKey only read its public half)."""
+SIGN = "kms:sign"
 DELEGATION = "kms:creategrant"
 
 ADMIN_SID = "KeyAdministrationWithoutUse"
@@ -75,19 +82,24 @@ def minimal_blueprint(name: str, **extra: Any) -> dict[str, Any]:
 
 
 def test_every_key_rotates_yearly_and_is_recoverable(reference_inventory: Inventory) -> None:
-    """Every CMK rotates its material (365 days by default), can be recovered for the maximum 30 days after a
-    deletion is scheduled, is a single-region symmetric encryption key, and keeps the policy lockout check."""
+    """Every key can be recovered for the maximum 30 days after a deletion is scheduled, is single-region, enabled
+    and keeps the policy lockout check; every CMK is a symmetric encryption key that rotates its material (365
+    days by default). The only keys that do not rotate are the declared signing keys (asymmetric)."""
     found = reference_inventory.of_type(KEY)
-    assert {k.name for k in found} == {f"{n}-key" for n in ALL_KEYS}
+    assert {k.name for k in found} == {f"{n}-key" for n in ALL_KEYS + SIGNING_KEYS}
     for key in found:
-        assert key.get("enableKeyRotation") is True, key.name
-        assert key.get("rotationPeriodInDays") == 365, key.name
         assert key.get("deletionWindowInDays") == 30, key.name
-        assert key.get("keyUsage") == "ENCRYPT_DECRYPT", key.name
-        assert key.get("customerMasterKeySpec") == "SYMMETRIC_DEFAULT", key.name
         assert key.get("multiRegion") is False, key.name
         assert key.get("bypassPolicyLockoutSafetyCheck") is False, key.name
         assert key.get("isEnabled") is True, key.name
+        if key.name.removesuffix("-key") in SIGNING_KEYS:
+            # Asymmetric: KMS refuses rotation for it (its P-256 spec and no-rotation are in test_registry).
+            assert key.get("keyUsage") == "SIGN_VERIFY", key.name
+            continue
+        assert key.get("enableKeyRotation") is True, key.name
+        assert key.get("rotationPeriodInDays") == 365, key.name
+        assert key.get("keyUsage") == "ENCRYPT_DECRYPT", key.name
+        assert key.get("customerMasterKeySpec") == "SYMMETRIC_DEFAULT", key.name
 
 
 def test_rotation_period_comes_from_the_blueprint(synth_blueprint: Callable[[dict], Inventory]) -> None:
@@ -130,11 +142,25 @@ def test_no_wildcard_actions_and_no_anonymous_principal(reference_inventory: Inv
 
 
 def test_use_is_always_conditioned(reference_inventory: Inventory) -> None:
-    """Every Allow that grants cryptographic use carries a condition: nobody may use a key unconditionally."""
+    """Every Allow that grants cryptographic use carries a condition: nobody may use a key unconditionally.
+
+    Signing keys are the one narrow exception: a signer (cosign in CI) calls kms:Sign directly, so no service
+    condition can apply. There, each Allow of kms:Sign names exactly one principal and the policy denies
+    kms:Sign to every other principal (a Deny on `*` conditioned on that principal's ARN), whatever IAM says."""
     for name, key in keys(reference_inventory).items():
-        for sid, st in statements(key).items():
-            if st["Effect"] == "Allow" and any(is_use(a) for a in actions(st)):
-                assert st.get("Condition"), f"{name}/{sid}: unconditional use of the key"
+        sts = statements(key)
+        for sid, st in sts.items():
+            if st["Effect"] != "Allow" or not any(is_use(a) for a in actions(st)):
+                continue
+            if name in SIGNING_KEYS and [a for a in actions(st) if is_use(a)] == [SIGN]:
+                (signer,) = principals(st)
+                assert any(
+                    d["Effect"] == "Deny" and d.get("Principal") == "*" and SIGN in actions(d)
+                    and d.get("Condition") == {"ArnNotEquals": {"aws:PrincipalArn": signer}}
+                    for d in sts.values()
+                ), f"{name}/{sid}: {signer} may sign, but nobody else is denied signing"
+                continue
+            assert st.get("Condition"), f"{name}/{sid}: unconditional use of the key"
 
 
 def test_data_keys_are_usable_only_through_s3_by_this_account(reference_inventory: Inventory) -> None:
@@ -156,6 +182,22 @@ def test_data_keys_are_usable_only_through_s3_by_this_account(reference_inventor
         assert set(sts) == {ADMIN_SID, USE_SID}, f"{name}: unexpected statements {sorted(sts)}"
         for st in sts.values():
             assert "Service" not in (st.get("Principal") or {}), f"{name}: a service principal may use it"
+
+
+def test_registry_key_is_usable_only_through_ecr_by_this_account(reference_inventory: Inventory) -> None:
+    """The registry key (images at rest) may be used, and delegated by grant, by this account's principals only
+    through ECR in the stack's region; grants only for AWS resources (ECR's per-repository grant); no service
+    principal may use it. (The grant statements are detailed in test_registry.)"""
+    sts = statements(keys(reference_inventory)["registry"])
+    through = {"kms:CallerAccount": ACCOUNT_ID, "kms:ViaService": [f"ecr.{REGION}.amazonaws.com"]}
+    use = sts[USE_SID]
+    assert principals(use) == [ROOT] and use["Condition"] == {"StringEquals": through}
+    for sid, st in sts.items():
+        assert "Service" not in (st.get("Principal") or {}), f"registry/{sid}: a service principal may use it"
+        if sid != ADMIN_SID:
+            assert st["Condition"]["StringEquals"] == through, f"registry/{sid}: usable outside ECR"
+        if DELEGATION in actions(st):
+            assert st["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}, sid
 
 
 def test_logs_key_use_is_limited_to_logs_and_s3_of_this_account(reference_inventory: Inventory) -> None:
@@ -219,11 +261,16 @@ def test_one_key_per_classification_in_use_plus_logs(reference_inventory: Invent
     """A separate CMK per data classification the stack uses (no regulated data under the confidential key)
     and a dedicated logs key, each its own component; no key for classes the blueprint does not use."""
     found = keys(reference_inventory)
-    assert set(found) == {"logs", "compute", "data-confidential", "data-regulated"}
+    assert set(found) == {"logs", "compute", "registry", "data-confidential", "data-regulated", *SIGNING_KEYS}
     assert "data-internal" not in found and "data-public" not in found
     arns = {k.outputs["arn"] for k in found.values()}
     assert len(arns) == len(found), "keys share an ARN"
     for name, key in found.items():
+        if name in SIGNING_KEYS:
+            # The signing key belongs to the registry that signs with it (a CustomerManagedKey is symmetric).
+            assert key.parent == f"urn:pulumi:{STACK}::{STACK}::hardstack:registry:SignedRegistry::registry"
+            assert key.get("tags", "hardstack:component") == "registry"
+            continue
         assert key.parent == f"urn:pulumi:{STACK}::{STACK}::hardstack:kms:CustomerManagedKey::{name}"
         assert key.get("tags", "hardstack:component") == name
 

@@ -4,7 +4,9 @@ per-tier ACLs, flow logs to an encrypted log group, private AWS endpoints, and t
 Every test reads the synthesized inventory (what `pulumi up` would send to AWS) and checks the property and
 where each input comes from (`references`), so removing the property or miswiring it in `modules/network.py`
 or `stacks/program.py` makes a test fail. Two stacks are checked: the shipped air-gapped reference blueprint
-(`egress: none`) and an ad-hoc blueprint with NAT egress and an extra interface endpoint.
+(`egress: none`, an internal inference endpoint) and an ad-hoc blueprint with NAT egress and an extra interface
+endpoint; a third, the reference plus an internet-facing endpoint, is checked for the network ACL rules its
+endpoints add and for the reachability the report reads from them.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
-from hardstack.blueprints.loader import load
+from hardstack.blueprints.loader import catalog, load
 from hardstack.blueprints.network import PRIVATE_TIERS, REQUIRED_INTERFACE_ENDPOINTS, NetworkSpec, Tier
-from hardstack.modules.segmentation import acl_rules
+from hardstack.modules.segmentation import EndpointFlows, acl_rules, endpoint_flows
+from hardstack.policies.network_paths import OUTSIDE, flows_of, networks_of
 from hardstack.stacks.inventory import Inventory, Resource
 from hardstack.stacks.mocks import ACCOUNT_ID
 from hardstack.stacks.targets import synth_loaded
@@ -56,6 +59,7 @@ class Case:
     inv: Inventory
     spec: NetworkSpec
     stack: str
+    endpoints: tuple[EndpointFlows, ...] = ()
 
     @property
     def public(self) -> bool:
@@ -82,7 +86,9 @@ def nat_inventory(tmp_path_factory: pytest.TempPathFactory) -> Inventory:
 @pytest.fixture(params=["air-gapped", "nat"])
 def case(request: pytest.FixtureRequest) -> Case:
     if request.param == "air-gapped":
-        return Case(request.getfixturevalue("reference_inventory"), REFERENCE_SPEC, "llm-inference")
+        shipped = load("llm-inference").blueprint.endpoints  # one internal endpoint
+        return Case(request.getfixturevalue("reference_inventory"), REFERENCE_SPEC, "llm-inference",
+                    tuple(endpoint_flows(e, REFERENCE_SPEC.cidr) for e in shipped))
     return Case(request.getfixturevalue("nat_inventory"), NAT_SPEC, NAT_BLUEPRINT["name"])
 
 
@@ -344,7 +350,7 @@ def test_default_route_table_is_this_vpcs(case: Case) -> None:
 def test_one_network_acl_per_tier_with_the_computed_rules(case: Case) -> None:
     """Each tier has exactly one network ACL in this VPC; its subnetIds are exactly that tier's subnets (so no
     subnet falls back to the default ACL and no ACL spans tiers) and its rules are exactly
-    `acl_rules(tier, plan, egress, public)` in ingress/egress order."""
+    `acl_rules(tier, plan, egress, endpoints)` (the blueprint's endpoints) in ingress/egress order."""
     inv = case.inv
     vpc = vpc_of(inv)
     plan = case.spec.plan()
@@ -357,11 +363,130 @@ def test_one_network_acl_per_tier_with_the_computed_rules(case: Case) -> None:
         refs_id_of(acl, "vpcId", vpc)
         assert id_refs(acl, "subnetIds") == [s.urn for s in by_tier[tier]], tier
         covered += id_refs(acl, "subnetIds")
-        rules = acl_rules(tier, plan, case.spec.egress, case.public)
+        rules = acl_rules(tier, plan, case.spec.egress, case.endpoints)
         for direction in ("ingress", "egress"):
             expected = [camel_rule(r.as_args()) for r in rules if r.direction == direction]
             assert acl.get(direction) == expected, (tier, direction)
     assert sorted(covered) == sorted(s.urn for s in inv.of_type(SUBNET_T))
+
+
+# --- network ACLs of inference endpoints -------------------------------------------------------------------
+
+API_ENDPOINT: dict[str, Any] = {
+    "name": "api", "tenant": "serving", "service": "inference-server", "port": 8443, "scheme": "internet-facing",
+    "domain_name": "api.inference.example.com", "zone_id": "Z0EXAMPLE0ZONE0ID",
+    "auth": {"kind": "jwt", "issuer": "https://idp.example.com", "jwks_endpoint": "https://idp.example.com/jwks",
+             "audience": "inference"},
+}
+"""An internet-facing endpoint beside the shipped internal one (`chat`: mTLS, port 8000, callers: the VPC):
+machines with a JWT, callers: anywhere (so port 80 stays closed), its Service on port 8443."""
+
+INGRESS, INFERENCE, TRAINING, DATA, ENDPOINTS, PUBLIC, VPC = (
+    "10.40.136.0/22", "10.40.0.0/18", "10.40.64.0/18", "10.40.128.0/22", "10.40.132.0/22", "10.40.140.0/24",
+    "10.40.0.0/16")
+"""The reference plan's tier blocks (10.40.0.0/16, default sizes)."""
+ALL = ("allow", "-1", 0, 0)
+DENY_ALL = ("deny", "-1", 0, 0)
+
+ENDPOINT_ACLS: dict[str, dict[str, list[tuple[Any, ...]]]] = {
+    "ingress": {
+        "ingress": [(100, *ALL, INFERENCE),
+                    (110, "allow", "tcp", 1024, 65535, ENDPOINTS),
+                    (120, *DENY_ALL, PUBLIC),  # but never the public tier
+                    (130, "allow", "tcp", 443, 443, VPC),  # chat's callers: the VPC, on 443
+                    (140, "allow", "tcp", 80, 80, VPC)],  # and on 80, redirected
+        "egress": [(100, *ALL, INFERENCE),  # also chat's load balancer to its pods on 8000
+                   (110, "allow", "tcp", 443, 443, ENDPOINTS),
+                   (120, "allow", "tcp", 1024, 65535, VPC)],  # replies to chat's callers
+    },
+    "inference": {
+        "ingress": [(100, *ALL, INGRESS), (110, *ALL, INFERENCE), (120, *ALL, DATA),
+                    (130, "allow", "tcp", 1024, 65535, ENDPOINTS),
+                    (140, "allow", "tcp", 8443, 8443, PUBLIC),  # api's load balancer to its pods
+                    (150, *DENY_ALL, PUBLIC),  # nothing else from the public tier
+                    (160, "allow", "tcp", 32768, 65535, "0.0.0.0/0")],
+        "egress": [(100, *ALL, INGRESS), (110, *ALL, INFERENCE), (120, *ALL, DATA),
+                   (130, "allow", "tcp", 443, 443, ENDPOINTS),
+                   (140, "allow", "tcp", 1024, 65535, PUBLIC),  # the pods' replies to api's load balancer
+                   (150, "allow", "tcp", 443, 443, "0.0.0.0/0")],
+    },
+    "public": {
+        "ingress": [(100, "allow", "tcp", 1024, 65535, INFERENCE),  # the pods' replies
+                    (110, *DENY_ALL, INGRESS), (120, *DENY_ALL, INFERENCE), (130, *DENY_ALL, TRAINING),
+                    (140, *DENY_ALL, DATA), (150, *DENY_ALL, ENDPOINTS),
+                    (160, "allow", "tcp", 443, 443, "0.0.0.0/0"),  # api's callers: anywhere, 443 only
+                    (170, "allow", "tcp", 32768, 65535, "0.0.0.0/0")],  # the identity provider's replies
+        "egress": [(100, "allow", "tcp", 8443, 8443, INFERENCE),  # api's load balancer to its pods
+                   (110, "allow", "tcp", 32768, 65535, "0.0.0.0/0"),  # replies to api's callers
+                   (120, "allow", "tcp", 443, 443, "0.0.0.0/0")],  # the identity provider's signing keys
+    },
+}
+"""Every rule of the ACLs the endpoints change, as AWS gets them (rule number, action, protocol, ports, block)."""
+
+
+@pytest.fixture(scope="module")
+def endpoint_inventory(tmp_path_factory: pytest.TempPathFactory) -> Inventory:
+    """The reference blueprint plus API_ENDPOINT, synthesized once for this module."""
+    data = yaml.safe_load(catalog()["llm-inference"].read_text())
+    data["name"] = "with-public-endpoint"
+    data["endpoints"].append(API_ENDPOINT)
+    path = tmp_path_factory.mktemp("endpoints") / "with-public-endpoint.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return synth_loaded(load(path))
+
+
+def acl_of(inv: Inventory, tier: Tier) -> Resource:
+    [acl] = [a for a in inv.of_type(ACL_T) if a.get("tags", "hardstack:tier") == tier.value]
+    return acl
+
+
+def test_endpoint_acls_are_exactly_these_rules(endpoint_inventory: Inventory) -> None:
+    """With an internal mTLS endpoint and an internet-facing JWT endpoint, the ingress, inference and public
+    ACLs hold exactly ENDPOINT_ACLS: callers to the listeners and the replies, each load balancer to its pods
+    on the Service's port (for the internal one through the ingress-inference peering), the pods' replies, the
+    public tier's refusal of the private tiers, HTTPS to the identity provider. Training, data and endpoints
+    keep exactly the rules they have without endpoints; the public subnets route to the internet gateway, and
+    there is no NAT gateway."""
+    inv = endpoint_inventory
+    for tier, directions in ENDPOINT_ACLS.items():
+        acl = acl_of(inv, Tier(tier))
+        for direction, rules in directions.items():
+            expected = [{"ruleNo": n, "action": action, "protocol": proto, "fromPort": low, "toPort": high,
+                         "cidrBlock": cidr} for n, action, proto, low, high, cidr in rules]
+            assert acl.get(direction) == expected, (tier, direction)
+    plan = REFERENCE_SPEC.plan()
+    for tier in (Tier.training, Tier.data, Tier.endpoints):
+        for direction in ("ingress", "egress"):
+            assert acl_of(inv, tier).get(direction) == [
+                camel_rule(r.as_args()) for r in acl_rules(tier, plan, "none") if r.direction == direction], tier
+    public = subnets_by_tier(inv)[Tier.public]
+    assert [s.get("cidrBlock") for s in public] == [str(n) for n in plan[Tier.public].subnets]
+    igw = the(inv, IGW_T)
+    tables = tier_of_table(inv)
+    for route in inv.of_type(ROUTE_T):
+        assert tables[ref_attr(route, "routeTableId")[0]][0] is Tier.public, route.name
+        refs_id_of(route, "gatewayId", igw)
+    assert inv.of_type(NAT_T) == [] and inv.of_type(EIP_T) == []
+
+
+def test_report_reads_the_endpoint_flows_from_the_acls(endpoint_inventory: Inventory,
+                                                       reference_inventory: Inventory) -> None:
+    """The report's reachability analysis (policies/network_paths.py) sees what the ACLs allow: the outside
+    starts only HTTPS into the public tier, the public tier only the Service port into inference and HTTPS out
+    (the identity provider), nothing else towards a private tier; callers inside the VPC reach the internal load
+    balancer's tier on the ports both sides admit (training and data on 443 through their own HTTPS rule, not
+    on 80). The reference (internal endpoint only) is reachable from no outside address at all."""
+    networks, tier_of = networks_of(endpoint_inventory)
+    flows = {(f.source, f.target): f.ports for f in flows_of(endpoint_inventory, networks, tier_of)}
+    assert {(s, t): p for (s, t), p in flows.items() if s == OUTSIDE} == {(OUTSIDE, "public"): "443/tcp"}
+    assert {(s, t): p for (s, t), p in flows.items() if s == "public"} == {("public", "inference"): "8443/tcp",
+                                                                           ("public", OUTSIDE): "443/tcp"}
+    assert not any(t == "public" for s, t in flows if s != OUTSIDE), "nothing in the VPC starts towards public"
+    assert flows[("training", "ingress")] == flows[("data", "ingress")] == "443/tcp"
+    assert flows[("ingress", "inference")] == flows[("inference", "ingress")] == "all traffic"
+    assert ("training", "inference") not in flows and ("ingress", "training") not in flows
+    networks, tier_of = networks_of(reference_inventory)
+    assert not [f for f in flows_of(reference_inventory, networks, tier_of) if f.source == OUTSIDE]
 
 
 # --- flow logs ---------------------------------------------------------------------------------------------
@@ -561,5 +686,8 @@ def test_every_taggable_network_resource_carries_stack_and_component(case: Case)
         assert tags.get("hardstack:component") == "network", r.name
         assert declared.items() <= tags.items(), r.name
     network_types = {VPC_T, SUBNET_T, RT_T, ACL_T, ENDPOINT_T, SG_T, IGW_T, NAT_T, EIP_T}
-    strays = [r.name for r in inv if r.type in network_types and r.parent != component.urn]
+    load_balancer_groups = {r.urn for r in inv.of_type(SG_T)  # an endpoint's own, beside its load balancer
+                            if r.parent and inv[r.parent].type == "hardstack:endpoint:WafEndpoint"}
+    strays = [r.name for r in inv if r.type in network_types and r.parent != component.urn
+              and r.urn not in load_balancer_groups]
     assert strays == [], "network resources outside the network component"

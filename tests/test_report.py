@@ -108,14 +108,19 @@ def test_edges_are_the_paths_the_stack_allows(reference: tuple[Inventory, GateRe
     assert grants[("personas-data-scientist", "training-data-bucket")] == "read"
     assert grants[("personas-mlops-engineer", "training-data-bucket")] == "denied"
     assert grants[("personas-mlops-engineer", "model-artifacts-bucket")] == "read, write"
-    assert [(ns, names[role]) for ns, role in topology.pod_identities] == [("serving", "tenant-serving-workload-role")]
+    # Pod Identity reaches the serving tenant's workloads and two platform controllers only: the load balancer
+    # controller (it registers the endpoint's targets) and Kyverno's admission controller (it reads signatures).
+    assert [(ns, names[role]) for ns, role in topology.pod_identities] == [
+        ("kube-system", "lb-controller-role"), ("kyverno", "admission-identity-role"),
+        ("serving", "tenant-serving-workload-role")]
     assert {names[role] for _, _, role in topology.vault_credentials} == {"jit-cluster-admin", "jit-training-serving"}
 
 
 def test_the_picture_shows_every_tier_subnet_pool_tenant_and_bucket(reference: tuple[Inventory, GateReport]) -> None:
     inventory = reference[0]
     g = diagram(read(inventory))
-    assert len(re.findall(r"subgraph cluster_", g.source)) == 1 + len(TIERS) + 4  # VPC, tiers, EKS, data, IAM, Vault
+    # VPC, tiers, EKS, data, IAM, Vault, registries and signing
+    assert len(re.findall(r"subgraph cluster_", g.source)) == 1 + len(TIERS) + 5
     text = svg_text(safe_svg(render_svg(inventory)))
     for tier in TIERS:
         assert f"tier: {tier}" in text
@@ -124,8 +129,11 @@ def test_the_picture_shows_every_tier_subnet_pool_tenant_and_bucket(reference: t
     for line in ("GPU pool inference", "isolation: dedicated", "tenants: serving", "tainted for serving only",
                  "namespace serving",
                  "bucket training-data-bucket", "classification: regulated", "KMS key data-regulated-key",
-                 "private API endpoint", "S3 gateway endpoint", "login MFA enforced"):
+                 "private API endpoint", "S3 gateway endpoint", "login MFA enforced",
+                 "system nodes system", "no taint: cluster services, CPU workloads",
+                 "registries and signing", "registry registry-inference-server", "tags: immutable", "scan on push"):
         assert line in text, line
+    assert "no scan on push" not in text and "tags: mutable" not in text
     for edge in ("all traffic", "443/tcp", "read, write", "denied", "Pod Identity", "SSE-KMS", "schedules on"):
         assert edge in text, edge
 
@@ -335,8 +343,11 @@ def test_reference_threat_model(reference: tuple[Inventory, GateReport]) -> None
     threats = by_name(coverage(report, inventory))
     assert threats["gpu-side-channels"].status == MITIGATED
     assert threats["lethal-trifecta"].status == NOT_APPLICABLE  # no agents
-    supply = threats["supply-chain"]
-    assert supply.status == UNMITIGATED and not supply.in_force and supply.threat.gaps[0] in supply.left
+    supply = threats["supply-chain"]  # signed images admitted only; model weights and data are not signed
+    assert supply.status == PARTLY and supply.threat.gaps[0] in supply.left
+    in_force = {s.control.check_id for s in supply.in_force}
+    assert {"HS_SUPPLY_001", "HS_SUPPLY_002", "HS_SUPPLY_003", "CKV_AWS_51", "CKV_AWS_163", "CKV_AWS_136"} <= in_force
+    assert not supply.not_mitigating
     credentials = threats["credential-misuse"]
     assert credentials.status == PARTLY  # the persona roles' trust of the identity account is excepted
     (excepted,) = [s for s in credentials.controls if s.state == "excepted"]
@@ -385,11 +396,18 @@ def test_markdown_has_the_threat_model_and_the_failures(without_gpu_quota: tuple
            "Collection, `AML.T0037` Data from Local System | **partly mitigated** |" in text
     assert ("  - `HS_K8S_004` **failed** on `tenant-serving-namespace`: each tenant's GPUs are bounded by a quota"
             in text)
-    assert "  - not built yet: No signed registry" in text
+    assert "  - not built yet: Model artifacts and datasets are not signed" in text
     rows = [line for line in text.splitlines() if line.startswith(("| **failed**", "| excepted"))]
     assert rows[0].startswith("| **failed** | `HS_K8S_004` | MEDIUM | `tenant-serving-namespace` |")
-    assert sum(r.startswith("| excepted") for r in rows) == report.count("skipped") == 8
+    # the blueprint's 9 (CKV_AWS_144 on 6 buckets, CKV_AWS_61 on 3 persona roles) and 2 by design, on the load
+    # balancer's access log bucket that ELB requires to be SSE-S3 (CKV_AWS_145, HS_DATA_002)
+    assert sum(r.startswith("| excepted") for r in rows) == report.count("skipped") == 11
     assert "owner platform\\-security" not in text and "owner platform-security; expires 2027-06-30" in text
+    by_design = [r for r in rows if "owner hardstack; by design" in r]
+    assert len(by_design) == 2 and all("`endpoint-logs-" in r for r in by_design)
+    # the threat model leaves design exceptions out: the control cannot apply to that bucket, so it neither
+    # mitigates nor weakens a threat
+    assert "owner: hardstack; by design)" not in text and "expires )" not in text
 
 
 # --- the command ---------------------------------------------------------------------------------------------
@@ -404,7 +422,8 @@ def test_cli_html_report_of_the_reference(tmp_path: Path) -> None:
     assert proc.returncode == EXIT_OK, proc.stderr
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "Threat model" in page
-    assert "passed: 0 failed, 8 skipped" in proc.stderr and not proc.stdout
+    assert "passed: 0 failed, 11 skipped" in proc.stderr and not proc.stdout
+    assert "owner hardstack, by design" in page  # a design exception never shows an expiry
 
 
 def test_cli_violations_exit_1_and_the_report_is_still_written(tmp_path: Path) -> None:

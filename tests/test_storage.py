@@ -43,6 +43,12 @@ ACCESS_LOGS = "access-logs"
 ALL_BUCKETS = {**DATA_BUCKETS, ACCESS_LOGS: ("confidential", "audit-logs", "logs")}
 LOCKED = {"training-data", "audit-logs", ACCESS_LOGS}
 """Regulated data and audit logs get COMPLIANCE retention by default; the access log bucket always does."""
+ENDPOINT_LOGS = "endpoint-logs"
+"""The load balancers' access log bucket (llm-inference serves an endpoint): held to every bucket property here
+but the CMK. Elastic Load Balancing delivers access logs only to SSE-S3 buckets, so it is encrypted with S3-managed
+keys (AES256), by design (a design exception of EndpointLogs; its delivery policy is asserted in
+test_endpoints)."""
+EVERY_BUCKET = [*ALL_BUCKETS, ENDPOINT_LOGS]
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -137,7 +143,9 @@ def test_every_bucket_is_encrypted_with_the_key_of_its_classification(reference_
     THE key of the bucket's class (regulated training data never under the confidential key; access logs under
     the logs key)."""
     inv = reference_inventory
-    assert {b.name.removesuffix("-bucket") for b in inv.of_type(BUCKET)} == set(ALL_BUCKETS)
+    assert {b.name.removesuffix("-bucket") for b in inv.of_type(BUCKET)} == set(EVERY_BUCKET)
+    elb_logs = one(inv, bucket(inv, ENDPOINT_LOGS), SSE)  # SSE-S3 by design, and nothing weaker
+    assert elb_logs.get("rules") == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
     for name, (_, _, key_component) in ALL_BUCKETS.items():
         b, k = bucket(inv, name), key(inv, key_component)
         sse = one(inv, b, SSE)
@@ -148,7 +156,7 @@ def test_every_bucket_is_encrypted_with_the_key_of_its_classification(reference_
         path = ("rules", 0, "applyServerSideEncryptionByDefault", "kmsMasterKeyId")
         assert ref_attr(sse, *path) == (k.urn, "arn"), f"{name} is not encrypted with {k.name}"
         assert default["kmsMasterKeyId"] == k.outputs["arn"]
-    assert len(inv.of_type(SSE)) == len(ALL_BUCKETS)
+    assert len(inv.of_type(SSE)) == len(EVERY_BUCKET)
 
 
 def test_regulated_and_confidential_data_use_different_keys(reference_inventory: Inventory) -> None:
@@ -170,7 +178,7 @@ def test_regulated_and_confidential_data_use_different_keys(reference_inventory:
 def test_public_access_is_blocked_on_every_bucket(reference_inventory: Inventory) -> None:
     """All four public access block flags are on, on a block wired to each bucket."""
     inv = reference_inventory
-    for name in ALL_BUCKETS:
+    for name in EVERY_BUCKET:
         pab = one(inv, bucket(inv, name), PAB)
         for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
             assert pab.get(flag) is True, (name, flag)
@@ -180,7 +188,7 @@ def test_acls_disabled_versioning_on_and_no_force_destroy(reference_inventory: I
     """Each bucket has ACLs disabled (BucketOwnerEnforced), versioning Enabled, and cannot be destroyed with its
     objects (forceDestroy false)."""
     inv = reference_inventory
-    for name in ALL_BUCKETS:
+    for name in EVERY_BUCKET:
         b = bucket(inv, name)
         assert b.get("forceDestroy") is False, name
         assert one(inv, b, OWNERSHIP).get("rule") == {"objectOwnership": "BucketOwnerEnforced"}, name
@@ -194,7 +202,7 @@ def test_policy_denies_plain_http_and_old_tls_on_this_bucket(reference_inventory
     """Every bucket's policy denies everyone any S3 action without TLS (aws:SecureTransport false) and below
     TLS 1.2, on the bucket's own ARN and all its objects (computed from this bucket's `arn`)."""
     inv = reference_inventory
-    for name in ALL_BUCKETS:
+    for name in EVERY_BUCKET:
         b = bucket(inv, name)
         arn = b.outputs["arn"]
         bp = one(inv, b, POLICY)
@@ -286,22 +294,43 @@ def test_kms_upload_without_a_key_id_is_denied(reference_inventory: Inventory) -
         assert "DenyUploadsWithAnotherKey" in denied(doc, "s3:PutObject", f"{b.outputs['arn']}/x", request), name
 
 
+def test_endpoint_log_bucket_takes_only_sse_s3_uploads_over_tls(reference_inventory: Inventory) -> None:
+    """The load balancers' access log bucket, SSE-S3 by design, refuses plain HTTP, TLS 1.1 and uploads asking for
+    any encryption but SSE-S3 (a KMS key ELB could not use, or none it was told of); it lets through TLS 1.2+
+    reads, SSE-S3 uploads and uploads without an encryption header (the default, AES256, applies)."""
+    inv = reference_inventory
+    b = bucket(inv, ENDPOINT_LOGS)
+    doc = policy(one(inv, b, POLICY))
+    obj = f"{b.outputs['arn']}/elb/AWSLogs/{ACCOUNT_ID}/x.log.gz"
+    sse = "s3:x-amz-server-side-encryption"
+    assert denied(doc, "s3:GetObject", obj, {"aws:SecureTransport": "false"})
+    assert denied(doc, "s3:GetObject", obj, {"aws:SecureTransport": "true", "s3:TlsVersion": "1.1"})
+    assert denied(doc, "s3:PutObject", obj, {**TLS12, sse: "aws:kms"}) == ["DenyUploadsWithOtherEncryption"]
+    assert denied(doc, "s3:PutObject", obj, {**TLS12, sse: "aws:kms:dsse"}) == ["DenyUploadsWithOtherEncryption"]
+    assert not denied(doc, "s3:GetObject", obj, TLS12)
+    assert not denied(doc, "s3:PutObject", obj, {**TLS12, sse: "AES256"})
+    assert not denied(doc, "s3:PutObject", obj, TLS12)
+    all_keys = {k.urn for k in inv.of_type("aws:kms/key:Key")}
+    assert not {urn for urn, _ in policy_refs(one(inv, b, POLICY)) if urn in all_keys}
+
+
 # --- server access logs -----------------------------------------------------------------------------------
 
 
 def test_every_data_bucket_logs_to_the_access_log_bucket(reference_inventory: Inventory) -> None:
-    """Each data bucket has one BucketLogging whose target is computed from the access-logs bucket, under its own
-    prefix; the access-logs bucket does not log to itself."""
+    """Each data bucket (and the load balancers' access log bucket) has one BucketLogging whose target is computed
+    from the access-logs bucket, under its own prefix; the access-logs bucket does not log to itself."""
     inv = reference_inventory
     logs_bucket = bucket(inv, ACCESS_LOGS)
-    for name in DATA_BUCKETS:
+    logged = [*DATA_BUCKETS, ENDPOINT_LOGS]
+    for name in logged:
         logging = one(inv, bucket(inv, name), LOGGING)
         urn, attribute = ref_attr(logging, "targetBucket")
         assert urn == logs_bucket.urn and attribute in ("bucket", "id"), f"{name} logs elsewhere"
         assert logging.get("targetBucket") == logs_bucket.outputs["bucket"]
         assert logging.get("targetPrefix") == f"{name}/"
     assert attached(inv, logs_bucket, LOGGING) == [], "the access log bucket logs to itself"
-    assert len(inv.of_type(LOGGING)) == len(DATA_BUCKETS)
+    assert len(inv.of_type(LOGGING)) == len(logged)
 
 
 def test_access_log_bucket_admits_only_s3_log_delivery_of_this_account(reference_inventory: Inventory) -> None:
@@ -357,6 +386,8 @@ def test_object_lock_where_the_data_requires_it(reference_inventory: Inventory) 
             assert b.get("objectLockEnabled") is False, name
             assert locks == [], name
     assert bucket(inv, "model-artifacts").get("objectLockEnabled") is False
+    elb_logs = bucket(inv, ENDPOINT_LOGS)
+    assert not elb_logs.get("objectLockEnabled") and attached(inv, elb_logs, LOCK) == []
     assert len(inv.of_type(LOCK)) == len(LOCKED)
 
 
@@ -397,9 +428,10 @@ def test_disabled_object_lock_on_regulated_data_is_honoured(synth_blueprint: Cal
 def test_lifecycle_rules(reference_inventory: Inventory) -> None:
     """Every bucket aborts incomplete multipart uploads after 7 days and expires noncurrent versions after
     noncurrent_version_days (90 by default, the 365-day log retention for access-logs); only a bucket with
-    expiration_days (inference-logs: 400) expires current objects."""
+    expiration_days (inference-logs: 400) expires current objects, and the load balancers' access logs expire
+    after a year."""
     inv = reference_inventory
-    for name in ALL_BUCKETS:
+    for name in EVERY_BUCKET:
         rules = one(inv, bucket(inv, name), LIFECYCLE).get("rules")
         for rule in rules:
             assert rule["status"] == "Enabled" and rule["filter"] == {}, (name, rule)
@@ -408,7 +440,7 @@ def test_lifecycle_rules(reference_inventory: Inventory) -> None:
         noncurrent = [r["noncurrentVersionExpiration"] for r in rules if "noncurrentVersionExpiration" in r]
         assert noncurrent == [{"noncurrentDays": 365 if name == ACCESS_LOGS else 90}], name
         expiration = [r["expiration"] for r in rules if "expiration" in r]
-        assert expiration == ([{"days": 400}] if name == "inference-logs" else []), name
+        assert expiration == {"inference-logs": [{"days": 400}], ENDPOINT_LOGS: [{"days": 365}]}.get(name, []), name
 
 
 def test_noncurrent_version_days_come_from_the_bucket_spec(synth_blueprint: Callable[[dict], Inventory]) -> None:
@@ -435,10 +467,11 @@ def test_every_bucket_is_tagged(reference_inventory: Inventory) -> None:
     """Every bucket carries the stack, its component, its effective classification and purpose, and the
     blueprint's own tags."""
     buckets = reference_inventory.of_type(BUCKET)
-    assert len(buckets) == len(ALL_BUCKETS)
+    assert len(buckets) == len(EVERY_BUCKET)
     for b in buckets:
         name = b.name.removesuffix("-bucket")
-        classification, purpose, _ = ALL_BUCKETS[name]
+        expected = {**ALL_BUCKETS, ENDPOINT_LOGS: ("confidential", "load-balancer-access-logs", None)}
+        classification, purpose, _ = expected[name]
         tags = b.get("tags")
         assert tags["hardstack:stack"] == STACK, name
         assert tags["hardstack:component"] == name, name

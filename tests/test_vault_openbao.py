@@ -25,6 +25,7 @@ from hardstack.blueprints.loader import load
 from hardstack.stacks.inventory import Inventory, Resource
 from hardstack.stacks.targets import synth_loaded
 
+from .helpers import REGISTRY
 from .openbao import client, openbao_server
 from .vault_apply import Applied, apply
 
@@ -49,6 +50,7 @@ def blueprint(name: str, key: ec.EllipticCurvePrivateKey, workload_auth: str, au
         "name": name,
         "region": "us-east-1",
         "compute": {"tenants": [{"name": t, "gpus": 1} for t in TENANTS]},
+        "registry": REGISTRY,
         "identity": {"vault": {
             "humans": {"method": "jwt", "validation_public_keys": [pem(key)], "bound_audiences": ["vault"],
                        "token_ttl_seconds": TOKEN_TTL, "token_max_ttl_seconds": TOKEN_MAX_TTL},

@@ -11,7 +11,7 @@ META = CheckMeta(
     rationale="With IMDSv1 or a hop limit above 1, any pod on the node can take the node role's credentials "
     "(the classic SSRF-to-credentials path) and reach everything the node can: images, data, the cluster.",
     remediation="Set metadata_options http_tokens=required and http_put_response_hop_limit=1 (hardstack's "
-    "GpuNodePool does); give workloads Pod Identity roles instead.",
+    "GpuNodePool and SystemNodePool do); give workloads Pod Identity roles instead.",
     mitre_atlas=("AML.T0012: Valid Accounts",),
     waivable=False,
     resources=("aws_launch_template",),

@@ -9,7 +9,8 @@ META = CheckMeta(
     area="infrastructure",
     rationale="A node in a public subnet is one security-group mistake away from the internet; GPU nodes hold "
     "model weights in memory and node credentials.",
-    remediation="Place node groups in the private inference or training tier (hardstack's GpuNodePool does).",
+    remediation="Place node groups in the private inference or training tier (hardstack's GpuNodePool and "
+    "SystemNodePool do).",
     mitre_atlas=("AML.T0049: Exploit Public-Facing Application",),
     resources=("aws_subnet",),
 )

@@ -12,7 +12,7 @@ META = CheckMeta(
     area="data",
     rationale="Whoever can both change a key's policy and decrypt can read every training set and model the "
     "key protects without leaving a policy trail; `kms:*` (the default key policy) grants exactly that.",
-    remediation="Give administrators administration actions only (no Decrypt/Encrypt/GenerateDataKey/ReEncrypt, "
+    remediation="Give administrators administration actions only (no Decrypt/Encrypt/GenerateDataKey/ReEncrypt/Sign, "
     "no CreateGrant) and users use actions only, as hardstack's CustomerManagedKey does.",
     owasp_llm=("LLM02: Sensitive Information Disclosure",),
     mitre_atlas=("AML.T0035: ML Artifact Collection",),
@@ -20,7 +20,8 @@ META = CheckMeta(
 )
 
 ADMIN = ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CreateGrant", "kms:DisableKey")
-USE = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom")
+USE = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:Sign")
+"""Use of a key: encryption keys' data, and a signing key's signatures (which admission trusts)."""
 
 
 def _grants(actions: list[str], wanted: tuple[str, ...]) -> bool:
@@ -72,6 +73,10 @@ def failing_kms_star() -> None:
 
 def failing_default_policy() -> None:
     _key(None)
+
+
+def failing_admin_can_sign() -> None:
+    _key([{"Effect": "Allow", "Principal": _ROOT, "Action": ["kms:PutKeyPolicy", "kms:Sign"], "Resource": "*"}])
 
 
 def failing_admin_can_decrypt() -> None:

@@ -39,14 +39,10 @@ class HardstackK8sCheck(BaseK8Check):
 
 
 def pod_spec(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The pod template's spec of a Pod or a workload controller."""
-    kind = manifest.get("kind")
-    spec = manifest.get("spec") or {}
-    if kind == "Pod":
-        return spec
-    if kind == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
-    return ((spec.get("template") or {}).get("spec") or {})
+    """The pod template's spec of a Pod or a workload controller ({} for other kinds)."""
+    from hardstack.policies.image_admission import pod_specs
+
+    return dict(pod_specs(manifest) or {})
 
 
 class HardstackCheck(BaseResourceCheck):
