@@ -26,6 +26,12 @@ system-deps:
 	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium chromium-driver graphviz >/dev/null; \
 	fi
+	@# promtool (Debian's prometheus package) runs the model alert rules against series in the monitoring tests
+	@if ! command -v promtool >/dev/null; then \
+	  echo "installing Debian package prometheus (for promtool)"; \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	fi
 
 demo: setup
 	$(VENV)/bin/hardstack check llm-inference --out-dir out

@@ -15,6 +15,7 @@ from .exceptions import ExceptionSpec
 from .identity import IdentitySpec
 from .kms import KmsSpec
 from .network import NetworkSpec
+from .operations import AuditSpec, MonitoringSpec
 from .supply_chain import RegistrySpec
 
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
@@ -78,6 +79,12 @@ class Blueprint(Spec):
 
     endpoints: list[EndpointSpec] = []
     """Inference endpoints, each a WAF-fronted TLS 1.3 load balancer in front of a tenant's Service."""
+
+    audit: AuditSpec = AuditSpec()
+    """The audit trail and threat detection of the stack's account and region."""
+
+    monitoring: MonitoringSpec | None = Field(None, validate_default=True)
+    """Model and service monitoring on the cluster. Unset: the defaults when there is a cluster, else none."""
 
     exceptions: list[ExceptionSpec] = []
     """Failed checks accepted on purpose, each with reason, owner and expiry (shown in every report)."""
@@ -159,6 +166,15 @@ class Blueprint(Spec):
             if e.tenant not in tenants:
                 raise ValueError(f"endpoint {e.name!r} names undeclared tenant {e.tenant!r}; declared: {tenants}")
         return endpoints
+
+    @field_validator("monitoring")
+    @classmethod
+    def _monitoring(cls, monitoring: MonitoringSpec | None, info: ValidationInfo) -> MonitoringSpec | None:
+        if monitoring is None and info.data.get("compute"):
+            return MonitoringSpec()  # a cluster is always monitored: unset means the defaults
+        if monitoring is not None and "compute" in info.data and not info.data["compute"]:
+            raise ValueError("monitoring watches the cluster's models: declare compute, or remove monitoring")
+        return monitoring
 
     @field_validator("compute")
     @classmethod

@@ -142,6 +142,66 @@ def check(ctx: click.Context, target: str, fmt: str, output: Path | None, out_di
     ctx.exit(_run(ctx, body))
 
 
+def _audit_epilog() -> str:
+    from hardstack.policies.live.permissions import REQUIRED_ACTIONS
+
+    return "\b\nRead-only IAM actions the audit makes:\n" + "\n".join(f"  {a}" for a in REQUIRED_ACTIONS)
+
+
+@main.command(epilog=_audit_epilog())
+@click.argument("target", required=False)
+@click.option("--region", help="The region to read. Default: the stack's region (stack mode), else AWS_REGION or "
+              "the profile's region.")
+@click.option("--endpoint-url", help="Send every AWS API call to this URL (a local AWS emulator, for testing).")
+@click.option("--profile", help="The AWS profile whose credentials the audit uses.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "sarif", "junit"]), default="table",
+              show_default=True, help="Report format.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to FILE.")
+@STACK_OPTION
+@click.pass_context
+def audit(ctx: click.Context, target: str | None, region: str | None, endpoint_url: str | None,
+          profile: str | None, fmt: str, output: Path | None, stack: str | None) -> None:
+    """Read a live AWS account with boto3 and judge it, in the formats of `check`.
+
+    Without TARGET (account mode): every KMS key, bucket, VPC, load balancer and listener, trail, ECR repository,
+    EKS cluster and GuardDuty detector of the region, against hardstack's controls. With TARGET (stack mode):
+    TARGET is synthesized as `check` does, the resources it declares are found by their hardstack:stack and
+    hardstack:component tags and compared with their declaration; drifted and missing resources fail.
+
+    Exit codes: 0 passed, 1 failed (violations, drift or missing resources), 2 invalid input or usage, 3 not
+    verified (a read failed: access denied, no or rejected credentials, endpoint unreachable, an API error).
+    """
+
+    def body() -> int:
+        from hardstack.policies.formats import render
+        from hardstack.policies.live.account import audit_account
+        from hardstack.policies.live.session import LiveSession
+        from hardstack.policies.live.stack import audit_stack, stack_region
+        from hardstack.stacks.outdir import write_file
+        from hardstack.stacks.targets import synthesize
+
+        if target is None:
+            if stack is not None:
+                raise click.UsageError("--stack needs a TARGET (a Pulumi project directory)")
+            report = audit_account(LiveSession(region=region, endpoint_url=endpoint_url, profile=profile))
+        else:
+            inventory = synthesize(target, stack).inventory
+            session = LiveSession(region=region or stack_region(target, stack), endpoint_url=endpoint_url,
+                                  profile=profile)
+            report = audit_stack(inventory, session, target=target)
+        text = render(report, fmt, color=output is None and sys.stdout.isatty())
+        if output is not None:
+            write_file(output, text)
+            s = report.summary()
+            click.echo(f"{'passed' if report.passed else 'FAILED'}: {s['failed']} failed, {s['skipped']} skipped, "
+                       f"{s['passed']} passed → {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+        return 0 if report.passed else 1
+
+    ctx.exit(_run(ctx, body))
+
+
 @main.command()
 @click.argument("target")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -279,11 +339,42 @@ def new_command(ctx: click.Context, blueprint: str, directory: Path, stack: str,
     _run(ctx, body)
 
 
+@main.command("runbook")
+@click.argument("target")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the runbook to FILE (default: standard output).")
+@STACK_OPTION
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@click.pass_context
+def runbook_command(ctx: click.Context, target: str, out: Path | None, stack: str | None, force: bool) -> None:
+    """Write TARGET's incident-response runbook (Markdown), with the stack's own names in every command.
+
+    Sections: quarantine a tenant, block a compromised image, revoke Vault leases, roll back a model, rotate keys,
+    trace a poisoned dataset (each where the stack has something it acts on). Exit codes: 0 written, 2 invalid
+    input or usage (FILE exists without --force), 3 the runbook could not be written.
+    """
+
+    def body() -> None:
+        from hardstack.stacks.runbook import check_out, runbook_for, write_runbook
+
+        if out is not None:
+            check_out(out, force)  # before synthesis: refuse at once, not after it
+        text = runbook_for(target, stack)
+        if out is None:
+            click.echo(text, nl=False)
+            return
+        write_runbook(out, text, force=force)
+        click.echo(f"wrote the incident-response runbook of {target} → {out}", err=True)
+
+    _run(ctx, body)
+
+
 @main.command("checks")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def checks_command(ctx: click.Context, fmt: str) -> None:
-    """List every check the gate runs: hardstack's own and checkov's, with ID, title and severity."""
+    """List every check the gate runs (hardstack's own and checkov's) and every control `audit` judges live
+    resources by (engine `audit`), with ID, title and severity."""
 
     def body() -> None:
         from hardstack.policies.listing import all_checks
@@ -292,9 +383,10 @@ def checks_command(ctx: click.Context, fmt: str) -> None:
         if fmt == "json":
             click.echo(json.dumps([r.__dict__ for r in rows], indent=2))
             return
+        width = max(len(r.id) for r in rows)
         for r in rows:
-            flag = " (never waivable)" if not r.waivable else ""
-            click.echo(f"{r.id:<14} {r.engine:<9} {r.severity or '-':<9} {r.title}{flag}")
+            flag = " (never waivable)" if not r.waivable and r.engine != "audit" else ""  # audit takes no exceptions
+            click.echo(f"{r.id:<{width}} {r.engine:<9} {r.severity or '-':<9} {r.title}{flag}")
 
     _run(ctx, body)
 

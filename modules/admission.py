@@ -33,9 +33,11 @@ from .registry import PULL_ACTIONS, SignedRegistry
 NAMESPACE = KYVERNO.namespace
 ADMISSION_SERVICE_ACCOUNT = "kyverno-admission-controller"
 """The admission controller's service account, as the chart names it for a release called `kyverno`."""
-EXCLUDED_NAMESPACES = ("kube-system", NAMESPACE)
-"""Where the policies do not apply: EKS's own add-ons (managed by AWS, pulled from its registries) and Kyverno itself
-(its webhooks cannot admit their own Pods). Kyverno's default filters also skip kube-public and kube-node-lease;
+GUARDDUTY_NAMESPACE = "amazon-guardduty"
+"""Where GuardDuty's runtime monitoring add-on runs its agent (managed by AWS, pulled from its registry)."""
+EXCLUDED_NAMESPACES = ("kube-system", NAMESPACE, GUARDDUTY_NAMESPACE)
+"""Where the policies do not apply: EKS's own add-ons and GuardDuty's runtime agent (managed by AWS, pulled from
+its registries) and Kyverno itself (its webhooks cannot admit their own Pods). Kyverno's default filters also skip kube-public and kube-node-lease;
 hardstack removes those filters, so that these two namespaces are checked like any other."""
 
 WEBHOOK_TIMEOUT_SECONDS = 30

@@ -32,8 +32,19 @@ if TYPE_CHECKING:
 # --- the access log bucket ----------------------------------------------------------------------------------------
 
 ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
-"""The service that writes load balancer access logs (in every region; the older per-region ELB accounts are not
-trusted)."""
+"""The service that writes load balancer access logs in regions opened from August 2022 on."""
+ELB_LOG_ACCOUNTS = {
+    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
+    "us-west-2": "797873946194", "af-south-1": "098369216593", "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580", "ap-south-1": "718504428378", "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887", "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864", "ca-central-1": "985666609251", "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806", "eu-west-2": "652711504416", "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667", "eu-north-1": "897822967062", "me-south-1": "076674570225",
+    "sa-east-1": "507241528517", "us-gov-west-1": "048591011584", "us-gov-east-1": "190560391635",
+}
+"""Regions opened before August 2022 deliver access logs from Elastic Load Balancing's account of the region (AWS's
+published table), not from the service principal."""
 ACCESS_LOG_PREFIX = "load-balancers"
 """Every load balancer writes under `<prefix>/<endpoint>/AWSLogs/<account>/`."""
 ACCESS_LOG_DAYS = 365
@@ -78,7 +89,7 @@ class EndpointLogs(HardenedComponent):
         self.tags = {**self.tags, "hardstack:classification": "confidential",
                      "hardstack:purpose": "load-balancer-access-logs"}
         self.prefix = ACCESS_LOG_PREFIX
-        account, _, _ = account_and_partition()
+        account, partition, region = account_and_partition()
         child = self.child_opts()
         self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=False, tags=self.tags, opts=child)
         self.id: pulumi.Output[str] = self.bucket.id
@@ -111,7 +122,7 @@ class EndpointLogs(HardenedComponent):
                                                        opts=child)
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy", bucket=self.bucket.id,
-            policy=pulumi.Output.all(self.bucket.arn, account).apply(
+            policy=pulumi.Output.all(self.bucket.arn, account, partition, region).apply(
                 lambda a: json.dumps(self.policy_document(*a), indent=2)),
             opts=self.child_opts(depends_on=[self.public_access_block]))
         self.register_outputs({"arn": self.arn, "bucket": self.bucket.bucket})
@@ -120,8 +131,11 @@ class EndpointLogs(HardenedComponent):
         """Where the load balancer of `endpoint` writes (its access logs land under `<prefix>/AWSLogs/...`)."""
         return f"{self.prefix}/{endpoint}"
 
-    def policy_document(self, bucket_arn: str, account: str) -> dict[str, Any]:
+    def policy_document(self, bucket_arn: str, account: str, partition: str = "aws", region: str = "") -> dict[str, Any]:
         everything = [bucket_arn, f"{bucket_arn}/*"]
+        elb_account = ELB_LOG_ACCOUNTS.get(region)
+        writer = ({"AWS": f"arn:{partition}:iam::{elb_account}:root"} if elb_account
+                  else {"Service": ELB_LOG_DELIVERY})
         return {"Version": "2012-10-17", "Statement": [
             {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
              "Resource": everything, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
@@ -131,7 +145,7 @@ class EndpointLogs(HardenedComponent):
              "Resource": f"{bucket_arn}/*",
              "Condition": {"Null": {"s3:x-amz-server-side-encryption": "false"},
                            "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}}},
-            {"Sid": "LoadBalancerAccessLogDelivery", "Effect": "Allow", "Principal": {"Service": ELB_LOG_DELIVERY},
+            {"Sid": "LoadBalancerAccessLogDelivery", "Effect": "Allow", "Principal": writer,
              "Action": "s3:PutObject", "Resource": f"{bucket_arn}/{self.prefix}/*/AWSLogs/{account}/*"},
         ]}
 

@@ -12,7 +12,7 @@ from .base import account_and_partition
 
 ASSUME_ACTIONS = {"ec2.amazonaws.com": ["sts:AssumeRole"], "eks.amazonaws.com": ["sts:AssumeRole", "sts:TagSession"],
                   "pods.eks.amazonaws.com": ["sts:AssumeRole", "sts:TagSession"],
-                  "ecr.amazonaws.com": ["sts:AssumeRole"]}
+                  "ecr.amazonaws.com": ["sts:AssumeRole"], "cloudtrail.amazonaws.com": ["sts:AssumeRole"]}
 MAX_SESSION_SECONDS = 3600
 """Every role's longest session: the shortest IAM allows (just-in-time sessions are shorter: Vault asks for less)."""
 PERSONA_TAG = "hardstack:persona"

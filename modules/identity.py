@@ -18,7 +18,7 @@ from .iam import PERSONA_TAG, broker_trust, document, human_trust, inline_policy
 from .storage import OBJECT_READ_ACTIONS, EncryptedBucket
 
 BOUNDARY_SERVICES = ("autoscaling", "cloudwatch", "ec2", "ecr", "eks", "eks-auth", "elasticloadbalancing", "kms",
-                     "logs", "s3")
+                     "logs", "s3", "sns")
 """What any role of the stack may ever do, in the stack's region only: the services its components use."""
 
 PROTECTED_ACTIONS = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -28,6 +28,9 @@ class EncryptedBucket(HardenedComponent):
     to training data or models can be watched), and object lock where its data calls for it."""
 
     TYPE = "hardstack:storage:EncryptedBucket"
+    BUCKET_KEY: ClassVar[bool] = True
+    """S3 encrypts new objects under a bucket-level key derived from the CMK (far fewer KMS calls). A bucket whose
+    key policy requires a per-object encryption context (a trail's) turns it off."""
 
     def __init__(
         self,
@@ -87,7 +90,7 @@ class EncryptedBucket(HardenedComponent):
                         "sse_algorithm": "aws:kms",
                         "kms_master_key_id": key.arn,
                     },
-                    "bucket_key_enabled": True,
+                    "bucket_key_enabled": self.BUCKET_KEY,
                 }
             ],
             opts=child,
@@ -132,12 +135,17 @@ class EncryptedBucket(HardenedComponent):
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
-            policy=pulumi.Output.all(self.bucket.arn, key.arn, self.account_id).apply(
-                lambda a: json.dumps(self.policy_document(*a), indent=2)
-            ),
+            policy=self.policy_json(),
             opts=self.child_opts(depends_on=[self.public_access_block]),
         )
         self.register_outputs({"arn": self.arn, "bucket": self.bucket.bucket, "key": key.arn})
+
+    def policy_json(self) -> pulumi.Output[str]:
+        """The bucket policy as JSON. A specialised bucket whose statements name more than the bucket, its key and
+        its account (a trail's ARN, say) overrides this and adds them to `policy_document`'s."""
+        return pulumi.Output.all(self.bucket.arn, self.key.arn, self.account_id).apply(
+            lambda a: json.dumps(self.policy_document(*a), indent=2)
+        )
 
     def _lifecycle_rules(self) -> list[dict[str, Any]]:
         rules: list[dict[str, Any]] = [

@@ -162,6 +162,14 @@ def _rendered_by_the_provider(inventory: Inventory) -> None:
         )
 
 
+def terraform_addresses(resources: list[Resource]) -> dict[str, str]:
+    """URN → the Terraform address the gate names each of these AWS resources by (pass every resource of a type,
+    so that names colliding within the type are told apart as the gate tells them apart)."""
+    out = Bridged(plan=None, manifests={})
+    _addresses(resources, out)
+    return out.address_of
+
+
 def _addresses(resources: list[Resource], out: Bridged) -> None:
     taken: set[str] = set()
     for r in resources:

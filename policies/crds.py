@@ -68,9 +68,17 @@ def compact(crd: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+class _KubernetesYaml(yaml.SafeLoader):
+    """YAML as Kubernetes reads it: a bare `=` is the string "=" (PyYAML follows YAML 1.1, where it is the `value`
+    type; prometheus-operator's CRDs list `=` among the match types of Alertmanager matchers)."""
+
+
+_KubernetesYaml.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
 def vendor(source: bytes, *, repository: str, tag: str, path: str) -> bytes:
     """The vendored file for one CRD: `source` is the CRD's YAML as published at `tag` of `repository`."""
-    crd = yaml.safe_load(source)
+    crd = yaml.load(source, Loader=_KubernetesYaml)  # a SafeLoader
     document = {
         "source": {"repository": repository, "tag": tag, "path": path,
                    "sha256": hashlib.sha256(source).hexdigest()},

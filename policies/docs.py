@@ -52,7 +52,26 @@ def render() -> str:
     for row in all_checks():
         if row.engine == "checkov":
             lines.append(f"| {row.id} | {row.title.replace('|', '/')} | {', '.join(row.applies_to)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _audit_controls()) + "\n"
+
+
+def _audit_controls() -> list[str]:
+    """`hardstack audit`'s controls: what it judges on live resources, and the checks of `check` that hold the same
+    control before deploy."""
+    from .live.controls import CONTROLS, DRIFT, MISSING
+
+    lines = ["", "## `hardstack audit`'s controls", "",
+             "`hardstack audit` reads a live account with boto3. Account mode judges every resource of the region "
+             "against these controls; stack mode reports drift and missing resources of a stack (the last two). "
+             "No exception applies to a live result.", "",
+             "| control | title | severity | applies to | the same control in `hardstack check` |",
+             "|---|---|---|---|---|"]
+    for c in CONTROLS:
+        m = c.meta
+        lines.append(f"| {m.id} | {m.title} | {m.severity} | {', '.join(m.resources)} | {', '.join(c.stack_checks)} |")
+    for m in (DRIFT, MISSING):
+        lines.append(f"| {m.id} | {m.title} | {m.severity} | every type stack mode compares | — |")
+    return lines
 
 
 def _kind(entry) -> str:  # type: ignore[no-untyped-def]
@@ -60,6 +79,8 @@ def _kind(entry) -> str:  # type: ignore[no-untyped-def]
         return "evaluated by the gate across Kubernetes objects (`hardstack check` only)"
     if hasattr(entry.module, "evaluate_releases"):
         return "evaluated by the gate on the values of Helm releases (`hardstack check` only)"
+    if hasattr(entry.module, "evaluate_plan"):
+        return "evaluated by the gate across the whole plan (`hardstack check` only)"
     return "checkov graph check (YAML)" if entry.graph else "checkov Python check"
 
 

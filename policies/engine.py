@@ -138,8 +138,9 @@ def check_metas() -> dict[str, Any]:
 
 
 def native(objects: dict[str, dict[str, Any]], version: str, checks: list[str] | None = None,
-           releases: dict[str, dict[str, Any]] | None = None) -> list[Finding]:
-    """hardstack's checks that look across Kubernetes objects or at Helm releases (see policies/native.py)."""
+           releases: dict[str, dict[str, Any]] | None = None, plan: dict[str, Any] | None = None) -> list[Finding]:
+    """hardstack's checks that look across Kubernetes objects, at Helm releases or across the whole plan (see
+    policies/native.py)."""
     from .native import run_on
 
-    return run_on(objects, version, checks, releases)
+    return run_on(objects, version, checks, releases, plan)

@@ -15,7 +15,7 @@ FORMATS = ("table", "json", "sarif", "junit")
 
 JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "hardstack check report",
+    "title": "hardstack check and audit report",
     "type": "object",
     "required": ["summary", "results"],
     "properties": {
@@ -36,7 +36,7 @@ JSON_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "check_id": {"type": "string"},
                     "status": {"enum": ["passed", "failed", "skipped"]},
-                    "resource": {"type": "string", "pattern": "^urn:pulumi:"},
+                    "resource": {"type": "string", "pattern": "^(urn:pulumi:|arn:)"},
                     "address": {"type": "string"},
                     "engine": {"enum": ["checkov", "hardstack"]},
                     "title": {"type": "string"},
@@ -77,6 +77,8 @@ def to_json(report: GateReport, color: bool = False) -> str:
         "results": [r.to_json() for r in report.results],
         "notes": report.notes,
     }
+    if report.inventory_digest is None:  # an account audit judges no synthesized stack
+        del data["inventory_digest"]
     return json.dumps(data, indent=2) + "\n"
 
 
@@ -89,7 +91,7 @@ def table(report: GateReport, color: bool = False) -> str:
     for r in report.results:
         if r.status != "passed":
             by_resource[r.resource].append(r)
-    lines = [f"hardstack check {report.target}"]
+    lines = [f"hardstack {report.command} {report.target}"]
     for urn, results in sorted(by_resource.items()):
         lines.append("")
         lines.append(paint(f"{results[0].address}", "1") + f"  ({urn})")
@@ -141,12 +143,7 @@ def sarif(report: GateReport, color: bool = False) -> str:
             "ruleId": r.check_id,
             "level": _SARIF_LEVEL.get(r.severity, "error"),
             "message": {"text": f"{r.title}: {r.address}" + (f" ({r.detail})" if r.detail else "")},
-            "locations": [
-                {
-                    "physicalLocation": {"artifactLocation": {"uri": _artifact(report.target)}},
-                    "logicalLocations": [{"name": r.address, "fullyQualifiedName": r.resource, "kind": "resource"}],
-                }
-            ],
+            "locations": [_location(report, r)],
             "partialFingerprints": {"hardstack/v1": f"{r.check_id}:{r.resource}"},
         }
         if r.status == "skipped":
@@ -173,6 +170,15 @@ def sarif(report: GateReport, color: bool = False) -> str:
         ],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _location(report: GateReport, r: Result) -> dict[str, Any]:
+    """The resource, and the blueprint or program that declares it; an account audit's resources have no file."""
+    location: dict[str, Any] = {
+        "logicalLocations": [{"name": r.address, "fullyQualifiedName": r.resource, "kind": "resource"}]}
+    if report.inventory_digest is not None:
+        location["physicalLocation"] = {"artifactLocation": {"uri": _artifact(report.target)}}
+    return location
 
 
 def _artifact(target: str) -> str:

@@ -23,7 +23,7 @@ from .exceptions import ResolvedException, resolve
 class Result:
     check_id: str
     status: str  # passed | failed | skipped
-    resource: str  # Pulumi URN
+    resource: str  # Pulumi URN; for a live resource `hardstack audit` read, its ARN
     address: str  # Terraform address or Kubernetes Kind.namespace.name
     engine: str  # checkov | hardstack
     title: str
@@ -55,9 +55,10 @@ class GateReport:
     target: str
     results: list[Result]
     resources: int
-    inventory_digest: str
+    inventory_digest: str | None  # None: an account audit, which judges no synthesized stack
     notes: list[str] = field(default_factory=list)
     metas: dict[str, Any] = field(default_factory=dict, repr=False)  # hardstack's checks' metadata by ID
+    command: str = "check"  # the command that judged: check | audit
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -116,7 +117,7 @@ def run_gate(
             findings, seen = engine.scan_all(*where, bridged.objects, version, bridged.releases)
         else:
             findings, seen = engine.scan(*where)
-            findings = findings + engine.native(bridged.objects, version, checks, bridged.releases)
+            findings = findings + engine.native(bridged.objects, version, checks, bridged.releases, bridged.plan)
     _all_judged(bridged, seen)
     results = []
     for f in findings:

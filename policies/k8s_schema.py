@@ -8,7 +8,8 @@ call `kubernetes_validate.validate()`, which stops at the first error and has no
 
 A kind without a bundled schema is an error, unless its schema was registered with `register_crd_schema` (or
 `register_crd` from a CustomResourceDefinition manifest) or is one of the CRDs hardstack vendors (`crds.py`: Kyverno's
-ClusterPolicy, the AWS Load Balancer Controller's TargetGroupBinding); a registered schema takes precedence.
+ClusterPolicy, the AWS Load Balancer Controller's TargetGroupBinding, the Prometheus operator's PrometheusRule and
+AlertmanagerConfig); a registered schema takes precedence.
 CRD schemas are OpenAPI v3 structural schemas; they are translated to JSON schema with the Kubernetes semantics for
 `nullable`, `x-kubernetes-int-or-string`, `x-kubernetes-preserve-unknown-fields` and `x-kubernetes-embedded-resource`,
 and pruning made strict (an unknown field is an error). CEL rules (`x-kubernetes-validations`) and `format` are not checked.

@@ -1,4 +1,5 @@
-"""Every check the gate runs, for `hardstack checks` and docs/checks.md."""
+"""Every check the gate runs, and every control `hardstack audit` judges, for `hardstack checks` and
+docs/checks.md."""
 
 from __future__ import annotations
 
@@ -52,7 +53,14 @@ def all_checks() -> list[CheckRow]:
             found.setdefault(c.id, (c.name, set()))[1].update(types if scope is None else types & scope)
     for check_id, (title, types) in sorted(found.items(), key=lambda kv: _order(kv[0])):
         rows.append(CheckRow(check_id, "checkov", None, title, check_id not in never, tuple(sorted(types))))
-    return rows
+    return rows + audit_controls()
+
+
+def audit_controls() -> list[CheckRow]:
+    """The controls `hardstack audit` judges live resources by (no exception applies to a live result)."""
+    from .live.controls import METAS
+
+    return [CheckRow(m.id, "audit", m.severity, m.title, False, m.resources) for m in METAS.values()]
 
 
 def _order(check_id: str) -> tuple[str, int]:

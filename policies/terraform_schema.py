@@ -27,9 +27,12 @@ TERRAFORM_NAME_OVERRIDES: dict[tuple[str, str], str] = {
     ("aws_launch_template", "elastic_gpu_specifications"): "elastic_gpu_specifications",
     ("aws_lambda_function", "name"): "function_name",
     ("aws_wafv2_web_acl_logging_configuration", "redacted_fields"): "redacted_fields",
+    **{("TrailAdvancedEventSelectorFieldSelector", f"{op}s"): op
+       for op in ("starts_with", "not_starts_with", "ends_with", "not_ends_with")},
 }
 """Fields whose Terraform name differs from the Pulumi one by more than case: blocks whose Terraform name is
-plural already (Pulumi's type name is singular), and renamed attributes."""
+plural already (Pulumi's type name is singular), and renamed attributes; keyed by the Terraform resource type, or
+for a field of a nested block by the block's Pulumi type name (without `Args`)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ def _fields(args_cls: type, prefix: str, package: str, tf_type: str | None) -> d
         if isinstance(member, property)
     }
     fields: dict[str, Field] = {}
+    tf_type = tf_type or prefix  # a nested block's overrides are keyed by its type name
     for param in list(inspect.signature(args_cls.__init__).parameters.values())[1:]:
         text = repr(param.annotation)
         camel = pulumi_names.get(param.name, param.name)

@@ -130,6 +130,8 @@ THREATS: tuple[Threat, ...] = (
             Control("CKV_AWS_21", "versioning: overwritten data can be recovered"),
             Control("HS_DATA_001", "object lock on regulated data and audit logs"),
             Control("CKV_AWS_18", "access logging of every bucket"),
+            Control("HS_OPS_001", "every read and write of training data and models is in the audit trail",
+                    where="trails"),
             Control("HS_IAM_001", "grants name their actions, never wildcards"),
         ),
         ("Training data is not validated before use (provenance, checksums or signatures of datasets); poisoning by "
@@ -244,8 +246,10 @@ THREATS: tuple[Threat, ...] = (
             Control("HS_VAULT_003", "people sign in to Vault with MFA", where=VAULT),
             Control("HS_GPU_003", "pods cannot take the node's credentials (IMDSv2, one hop)", where=GPU),
             Control("CKV_AWS_79", "IMDSv1 disabled", where="launch templates"),
+            Control("CKV_AWS_67", "every region's API calls are recorded by a trail", where="trails"),
+            Control("HS_OPS_002", "GuardDuty watches the cluster and S3 for misused credentials", where="trails"),
         ),
-        ("Use of credentials is not monitored yet (no CloudTrail, GuardDuty or anomaly alerts).",),
+        ("GuardDuty findings reach Security Hub, not the alert routes: nothing pages on a finding.",),
     ),
     Threat(
         "lethal-trifecta", "Lethal-trifecta exfiltration by agents",

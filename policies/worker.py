@@ -6,6 +6,7 @@ waits for one scan request. Whatever goes wrong in it reaches the caller as a Ga
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import traceback
 from pathlib import Path
@@ -80,7 +81,8 @@ def _serve(conn: Any) -> None:
     directory, plan_file, manifest_dir, checks, objects, version, releases = request
     try:
         findings, seen = engine.scan(Path(directory), plan_file, manifest_dir, checks)
-        conn.send(("ok", (findings + engine.native(objects, version, checks, releases), seen)))
+        plan = json.loads((Path(directory) / plan_file).read_text(encoding="utf-8")) if plan_file else None
+        conn.send(("ok", (findings + engine.native(objects, version, checks, releases, plan), seen)))
     except WorkerGateError as e:
         conn.send(("error", str(e)))
     except Exception as e:  # noqa: BLE001

@@ -112,6 +112,10 @@ class ProviderLikeMocks(pulumi_mocks.Mocks):
             arn = f"arn:aws:iam::{ACCOUNT_ID}:{_kebab(kind)}/{rid}"
             state.setdefault("name", rid)
             state.setdefault("uniqueId", f"AROA{h.upper()}")
+        elif type_ == "aws:sns/topic:Topic":  # a topic's ARN names no resource type
+            rid = inputs.get("name") or f"{name}-{h[:8]}"
+            arn = f"arn:aws:sns:{self.region}:{ACCOUNT_ID}:{rid}"
+            state.setdefault("name", rid)
         elif type_ == "aws:cloudwatch/logGroup:LogGroup":
             rid = inputs.get("name") or f"{name}-{h[:7]}"
             arn = f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{rid}"

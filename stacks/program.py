@@ -36,6 +36,9 @@ class Environment:
     load_balancer_controller: object | None = None
     endpoint_logs: object | None = None
     endpoints: dict[str, object] = field(default_factory=dict)
+    audit: object | None = None
+    detection: object | None = None
+    monitoring: object | None = None
 
 
 CLUSTER_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling", "s3")
@@ -81,7 +84,7 @@ def build(bp: Blueprint) -> Environment:
         "logs",
         bp.kms,
         description=f"{bp.name}: flow logs, server access logs and other log data",
-        via_services=("logs", "s3"),
+        via_services=("logs", "s3", *(("sns",) if bp.monitoring is not None and bp.monitoring.routes else ())),
         service_principals=("logs", "s3-access-logging"),
         tags=tags,
     )
@@ -94,41 +97,57 @@ def build(bp: Blueprint) -> Environment:
         boundary=boundary.arn,
         classification=bp.classification,
         endpoints=bp.endpoints,
-        extra_interface_endpoints=CLUSTER_INTERFACE_ENDPOINTS if bp.compute else (),
+        extra_interface_endpoints=(CLUSTER_INTERFACE_ENDPOINTS + (("sns",) if bp.monitoring and bp.monitoring.routes
+                                                                  else ())) if bp.compute else (),
         tags=tags,
     )
     if bp.compute:
         _compute(bp, env, tags)
 
-    if bp.data.buckets or bp.endpoints:  # data buckets and the load balancers' log bucket log their access
-        access_logs = AccessLogBucket(ACCESS_LOG_BUCKET, logs_key, retention_days=bp.data.access_log_days, tags=tags)
-        env.buckets[ACCESS_LOG_BUCKET] = access_logs
-        classes = sorted(
-            {b.effective_classification(bp.classification) for b in bp.data.buckets}, key=lambda c: c.rank
+    # every stack has buckets whose access is logged: the audit trail's, data buckets, load balancer logs
+    access_logs = AccessLogBucket(ACCESS_LOG_BUCKET, logs_key, retention_days=bp.data.access_log_days, tags=tags)
+    env.buckets[ACCESS_LOG_BUCKET] = access_logs
+    classes = sorted(
+        {b.effective_classification(bp.classification) for b in bp.data.buckets}, key=lambda c: c.rank
+    )
+    for cls in classes:
+        env.keys[f"data-{cls.value}"] = CustomerManagedKey(
+            f"data-{cls.value}",
+            bp.kms,
+            description=f"{bp.name}: {cls.value} data at rest",
+            via_services=("s3",),
+            tags=tags,
         )
-        for cls in classes:
-            env.keys[f"data-{cls.value}"] = CustomerManagedKey(
-                f"data-{cls.value}",
-                bp.kms,
-                description=f"{bp.name}: {cls.value} data at rest",
-                via_services=("s3",),
-                tags=tags,
-            )
-        for spec in bp.data.buckets:
-            cls: Classification = spec.effective_classification(bp.classification)
-            env.buckets[spec.name] = EncryptedBucket(
-                spec.name,
-                spec,
-                env.keys[f"data-{cls.value}"],  # type: ignore[arg-type]
-                classification=bp.classification,
-                access_logs=access_logs,
-                tags=tags,
-            )
+    for spec in bp.data.buckets:
+        cls: Classification = spec.effective_classification(bp.classification)
+        env.buckets[spec.name] = EncryptedBucket(
+            spec.name,
+            spec,
+            env.keys[f"data-{cls.value}"],  # type: ignore[arg-type]
+            classification=bp.classification,
+            access_logs=access_logs,
+            tags=tags,
+        )
     _identity(bp, env, tags)
     _supply_chain(bp, env, tags)
     _agents(bp, env, tags)
     _endpoints(bp, env, tags)
+    _operations(bp, env, tags)
     return env
+
+
+def _operations(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:
+    from hardstack.modules.audit import AuditTrail, ThreatDetection
+    from hardstack.modules.monitoring import ModelMonitoring
+
+    env.audit = AuditTrail("audit", bp.audit, kms=bp.kms, buckets={b.name: env.buckets[b.name] for b in bp.data.buckets},  # type: ignore[misc]
+                           access_logs=env.buckets.get(ACCESS_LOG_BUCKET), boundary=env.boundary, tags=tags)
+    if bp.audit.detectors == "create":
+        env.detection = ThreatDetection("detection", bp.audit, tags=tags)
+    if bp.monitoring is not None and env.cluster is not None:
+        env.monitoring = ModelMonitoring(
+            "monitoring", bp.monitoring, env.cluster, env.keys["logs"], boundary=env.boundary,  # type: ignore[arg-type]
+            endpoints=env.endpoints, tenants=bp.compute.tenants if bp.compute else [], tags=tags)
 
 
 def _supply_chain(bp: Blueprint, env: Environment, tags: dict[str, str]) -> None:

@@ -23,6 +23,8 @@ class Synthesized:
     inventory: Inventory
     exceptions: list[ExceptionSpec] = field(default_factory=list)
     locate: Callable[..., tuple[str, int] | None] = lambda *path: None
+    blueprints: list[LoadedBlueprint] = field(default_factory=list)
+    """The blueprints or stack files the target was built from (for a Pulumi project: those its program declared)."""
 
 
 def synthesize(target: str, stack: str | None = None, exceptions_file: Path | None = None) -> Synthesized:
@@ -39,7 +41,7 @@ def synthesize(target: str, stack: str | None = None, exceptions_file: Path | No
             tree = load_yaml(exceptions_file)
             declared = validate(tree, ExceptionsFile)
             sources.append((list(declared.exceptions), lambda *p: locate(tree, p)))
-        return Synthesized(target, inventory, *_combined(sources))
+        return Synthesized(target, inventory, *_combined(sources), blueprints=list(loaded))
     if target not in catalog() and not path.exists():
         raise InvalidInput(
             "no such target",
@@ -51,7 +53,7 @@ def synthesize(target: str, stack: str | None = None, exceptions_file: Path | No
         raise InvalidInput("--exceptions is for Pulumi project directories; declare exceptions in the blueprint "
                            "or stack file", received=str(exceptions_file))
     loaded = load(target)
-    return Synthesized(target, synth_loaded(loaded), list(loaded.blueprint.exceptions), loaded.locate)
+    return Synthesized(target, synth_loaded(loaded), list(loaded.blueprint.exceptions), loaded.locate, [loaded])
 
 
 def _combined(

@@ -81,7 +81,8 @@ def test_policies_apply_to_pods_everywhere_but_kube_system_and_kyverno(inv: Inve
     for r in inv.of_type(CLUSTER_POLICY):
         for rule in r.inputs["spec"]["rules"]:
             assert rule["match"] == {"any": [{"resources": {"kinds": ["Pod"]}}]}
-            assert rule["exclude"] == {"any": [{"resources": {"namespaces": ["kube-system", "kyverno"]}}]}
+            assert rule["exclude"] == {"any": [{"resources": {"namespaces": ["kube-system", "kyverno",
+                                                                              "amazon-guardduty"]}}]}
 
 
 def test_signatures_verified_with_this_stacks_signing_key(inv: Inventory) -> None:

@@ -27,17 +27,19 @@ def test_reference_blueprint_passes_and_writes_everything(tmp_path: Path) -> Non
                      "--out-dir", str(out))
     assert proc.returncode == EXIT_OK, proc.stderr
     data = json.loads((tmp_path / "r.json").read_text())
-    # 9 by the blueprint's exceptions (CKV_AWS_144 on 6 buckets, CKV_AWS_61 on 3 persona roles), 2 by design:
-    # the load balancers' access log bucket is SSE-S3, the only encryption ELB delivers logs to
-    assert data["summary"]["failed"] == 0 and data["summary"]["skipped"] == 11
+    # 10 by the blueprint's exceptions (CKV_AWS_144 on 7 buckets, CKV_AWS_61 on 3 persona roles), 3 by design:
+    # the load balancers' access log bucket is SSE-S3, the only encryption ELB delivers logs to, and the GuardDuty
+    # detector has no organization configuration (only an organization's delegated administrator can set one)
+    assert data["summary"]["failed"] == 0 and data["summary"]["skipped"] == 13
     skipped = [r for r in data["results"] if r["status"] == "skipped"]
     by_design = sorted((r["check_id"], r["resource"].rsplit("::", 1)[-1]) for r in skipped
                        if r["exception"].get("by_design"))
-    assert by_design == [("CKV_AWS_145", "endpoint-logs-bucket"), ("HS_DATA_002", "endpoint-logs-encryption")]
+    assert by_design == [("CKV2_AWS_3", "detection-guardduty"), ("CKV_AWS_145", "endpoint-logs-bucket"),
+                         ("HS_DATA_002", "endpoint-logs-encryption")]
     assert all(r["exception"]["owner"] == "platform-security" and r["exception"]["expires"]
                for r in skipped if not r["exception"].get("by_design"))
     assert {p.name for p in out.iterdir()} >= {"inventory.json", "plan.json", "report.json"}
-    assert "passed: 0 failed, 11 skipped" in proc.stderr
+    assert "passed: 0 failed, 13 skipped" in proc.stderr
 
 
 def test_stock_checkov_on_the_out_dir_agrees_check_by_check(tmp_path: Path) -> None:
@@ -48,8 +50,9 @@ def test_stock_checkov_on_the_out_dir_agrees_check_by_check(tmp_path: Path) -> N
     assert proc.returncode == EXIT_OK, proc.stderr
     from hardstack.policies.catalog import hardstack_checks
 
-    gate_only = {c for c, e in hardstack_checks().items()
-                 if hasattr(e.module, "evaluate") or hasattr(e.module, "evaluate_releases")}
+    from hardstack.policies.native import gate_only as evaluated_by_the_gate
+
+    gate_only = {c for c, e in hardstack_checks().items() if evaluated_by_the_gate(e.module)}
     ours = {(r["check_id"], r["address"]): ("failed" if r["status"] == "skipped" else r["status"])
             for r in json.loads(proc.stdout)["results"] if r["check_id"] not in gate_only}
     checks_dir = hardstack("checks-dir").stdout.strip()
@@ -125,7 +128,7 @@ def test_checks_lists_both_engines() -> None:
     assert proc.returncode == EXIT_OK
     rows = json.loads(proc.stdout)
     engines = {r["engine"] for r in rows}
-    assert engines == {"hardstack", "checkov"}
+    assert engines == {"hardstack", "checkov", "audit"}
     by_id = {r["id"]: r for r in rows}
     assert by_id["HS_DATA_002"]["waivable"] is False and by_id["CKV_AWS_145"]["waivable"] is False
     assert by_id["CKV_AWS_144"]["waivable"] is True

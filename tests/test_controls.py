@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 TEXT = (REPO / "docs" / "controls.md").read_text()
 ROWS = re.findall(r"^\| (settings|components|checks|tests) \| (.*) \|$", TEXT, re.M)
 MODULES = ["kms", "storage", "network", "cluster", "gpu", "nodes", "tenancy", "identity", "vault", "agents", "registry",
-           "admission", "endpoint"]
+           "admission", "endpoint", "audit", "monitoring"]
 
 
 def named(kind: str) -> set[str]:

@@ -54,7 +54,9 @@ def schema_verdicts(*manifests: dict[str, Any]) -> dict[str, tuple[str, str | No
 def test_every_vendored_file_is_listed_with_its_provenance() -> None:
     readme = (FOLDER / "README.md").read_text()
     files = sorted(p.name for p in FOLDER.glob("*.json.gz"))
-    assert files == ["elbv2.k8s.aws_targetgroupbindings.json.gz", "kyverno.io_clusterpolicies.json.gz"]
+    assert files == ["elbv2.k8s.aws_targetgroupbindings.json.gz", "kyverno.io_clusterpolicies.json.gz",
+                     "monitoring.coreos.com_alertmanagerconfigs.json.gz",
+                     "monitoring.coreos.com_prometheusrules.json.gz"]
     for path in FOLDER.glob("*.json.gz"):
         source = json.loads(gzip.decompress(path.read_bytes()))["source"]
         [row] = [line for line in readme.splitlines() if line.startswith(f"| `{path.name}`")]
@@ -63,17 +65,24 @@ def test_every_vendored_file_is_listed_with_its_provenance() -> None:
         assert re.fullmatch(r"[0-9a-f]{64}", source["sha256"])
 
 
+PROMETHEUS_OPERATOR = "v0.93.0"
+"""The Prometheus operator release whose CRDs the monitoring objects are validated against (kube-prometheus-stack,
+which the platform installs, not hardstack, ships the same schemas in 88.5.3)."""
+
+
 def test_vendored_tags_are_those_of_the_pinned_charts() -> None:
     from hardstack.modules.charts import KYVERNO, LOAD_BALANCER_CONTROLLER
 
     tags = {d["crd"]["spec"]["names"]["kind"]: d["source"]["tag"] for d in crds.bundled()}
-    assert tags == {"ClusterPolicy": KYVERNO.app_version, "TargetGroupBinding": LOAD_BALANCER_CONTROLLER.app_version}
+    assert tags == {"ClusterPolicy": KYVERNO.app_version, "TargetGroupBinding": LOAD_BALANCER_CONTROLLER.app_version,
+                    "PrometheusRule": PROMETHEUS_OPERATOR, "AlertmanagerConfig": PROMETHEUS_OPERATOR}
 
 
 def test_served_versions_are_known() -> None:
     assert set(crds.bundled_schemas()) == {
         ("kyverno.io/v1", "ClusterPolicy"), ("kyverno.io/v2beta1", "ClusterPolicy"),
         ("elbv2.k8s.aws/v1alpha1", "TargetGroupBinding"), ("elbv2.k8s.aws/v1beta1", "TargetGroupBinding"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"), ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
     }
 
 
@@ -108,6 +117,35 @@ def test_vendoring_drops_descriptions_but_not_a_field_named_description() -> Non
         "description": {"type": "string"}, "items": {"type": "array", "items": {"type": "string"}}}}}}
     assert "labels" not in document["crd"]["metadata"]
     assert document["source"]["tag"] == "v1.0.0" and len(document["source"]["sha256"]) == 64
+
+
+def test_vendoring_reads_a_bare_equals_sign_as_kubernetes_does() -> None:
+    """PyYAML (YAML 1.1) reads a bare `=` as its `value` type and refuses it; Kubernetes reads the string "=" (the
+    Prometheus operator's CRDs list it among Alertmanager's match types)."""
+    source = b"""apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: things.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Thing, plural: things}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          op:
+            enum:
+            - =
+            - '!='
+            type: string
+"""
+    document = json.loads(gzip.decompress(crds.vendor(source, repository="example/things", tag="v1", path="t.yaml")))
+    schema = document["crd"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert schema["properties"]["op"]["enum"] == ["=", "!="]
 
 
 def test_hardstacks_cluster_policies_are_valid() -> None:

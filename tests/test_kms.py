@@ -24,8 +24,10 @@ ROOT = f"arn:aws:iam::{ACCOUNT_ID}:root"
 
 DATA_KEYS = ("data-confidential", "data-regulated")
 """llm-inference declares confidential (its default) and regulated (training-data) buckets."""
-ALL_KEYS = ("logs", "compute", "registry") + DATA_KEYS
-"""The stack's symmetric CMKs (ENCRYPT_DECRYPT): logs, compute secrets, container images at rest, data."""
+TRAIL_KEYS = ("audit-trail",)
+"""The audit trail's own key (its statements for CloudTrail, its log group and topic are asserted in test_audit)."""
+ALL_KEYS = ("logs", "compute", "registry") + DATA_KEYS + TRAIL_KEYS
+"""The stack's symmetric CMKs (ENCRYPT_DECRYPT): logs, compute secrets, container images at rest, data, the trail."""
 SIGNING_KEYS = ("registry-signing",)
 """Asymmetric SIGN_VERIFY keys (the registry's cosign key). KMS cannot rotate asymmetric key material, and a
 signer calls KMS directly (never through a service, so no kms:ViaService): these keys are held to the same
@@ -242,7 +244,7 @@ def test_blueprint_administrators_replace_the_account_root(synth_blueprint: Call
     admin_role = f"arn:aws:iam::{ACCOUNT_ID}:role/key-admins"
     inv = synth_blueprint(minimal_blueprint("admins", kms={"administrators": [admin_role]}))
     found = keys(inv)
-    assert set(found) == {"logs", "data-confidential"}
+    assert set(found) == {"logs", "data-confidential", *TRAIL_KEYS}
     for name, key in found.items():
         sts = statements(key)
         admin = sts[ADMIN_SID]
@@ -261,7 +263,8 @@ def test_one_key_per_classification_in_use_plus_logs(reference_inventory: Invent
     """A separate CMK per data classification the stack uses (no regulated data under the confidential key)
     and a dedicated logs key, each its own component; no key for classes the blueprint does not use."""
     found = keys(reference_inventory)
-    assert set(found) == {"logs", "compute", "registry", "data-confidential", "data-regulated", *SIGNING_KEYS}
+    assert set(found) == {"logs", "compute", "registry", "data-confidential", "data-regulated", *SIGNING_KEYS,
+                          *TRAIL_KEYS}
     assert "data-internal" not in found and "data-public" not in found
     arns = {k.outputs["arn"] for k in found.values()}
     assert len(arns) == len(found), "keys share an ARN"
@@ -270,6 +273,12 @@ def test_one_key_per_classification_in_use_plus_logs(reference_inventory: Invent
             # The signing key belongs to the registry that signs with it (a CustomerManagedKey is symmetric).
             assert key.parent == f"urn:pulumi:{STACK}::{STACK}::hardstack:registry:SignedRegistry::registry"
             assert key.get("tags", "hardstack:component") == "registry"
+            continue
+        if name in TRAIL_KEYS:
+            # The trail's key belongs to the trail it encrypts (a CustomerManagedKey child of the AuditTrail).
+            assert key.parent == (f"urn:pulumi:{STACK}::{STACK}::hardstack:audit:AuditTrail"
+                                  f"$hardstack:kms:CustomerManagedKey::{name}")
+            assert key.get("tags", "hardstack:component") == name
             continue
         assert key.parent == f"urn:pulumi:{STACK}::{STACK}::hardstack:kms:CustomerManagedKey::{name}"
         assert key.get("tags", "hardstack:component") == name

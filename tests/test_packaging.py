@@ -34,6 +34,7 @@ def test_wheel_in_a_clean_environment(tmp_path: Path) -> None:
     checks = {f"hardstack/policies/checks/{p.name}" for p in (REPO / "policies" / "checks").glob("*.[py][ya]*")}
     assert len(checks) > 30 and checks <= set(names), checks - set(names)  # Python and graph checks
     templates = {f"hardstack/stacks/templates/project/{p.name}" for p in (REPO / "stacks/templates/project").iterdir()}
+    templates |= {f"hardstack/stacks/templates/runbook/{p.name}" for p in (REPO / "stacks/templates/runbook").iterdir()}
     templates |= {f"hardstack/policies/templates/{p.name}" for p in (REPO / "policies/templates").iterdir()}
     assert templates <= set(names), templates - set(names)
     for package in ("blueprints", "modules", "stacks", "policies", "cli"):

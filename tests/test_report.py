@@ -399,12 +399,14 @@ def test_markdown_has_the_threat_model_and_the_failures(without_gpu_quota: tuple
     assert "  - not built yet: Model artifacts and datasets are not signed" in text
     rows = [line for line in text.splitlines() if line.startswith(("| **failed**", "| excepted"))]
     assert rows[0].startswith("| **failed** | `HS_K8S_004` | MEDIUM | `tenant-serving-namespace` |")
-    # the blueprint's 9 (CKV_AWS_144 on 6 buckets, CKV_AWS_61 on 3 persona roles) and 2 by design, on the load
-    # balancer's access log bucket that ELB requires to be SSE-S3 (CKV_AWS_145, HS_DATA_002)
-    assert sum(r.startswith("| excepted") for r in rows) == report.count("skipped") == 11
+    # the blueprint's 10 (CKV_AWS_144 on 7 buckets, CKV_AWS_61 on 3 persona roles) and 3 by design: on the load
+    # balancer's access log bucket that ELB requires to be SSE-S3 (CKV_AWS_145, HS_DATA_002), and on the GuardDuty
+    # detector, which only an organization's delegated administrator could give an organization configuration
+    assert sum(r.startswith("| excepted") for r in rows) == report.count("skipped") == 13
     assert "owner platform\\-security" not in text and "owner platform-security; expires 2027-06-30" in text
     by_design = [r for r in rows if "owner hardstack; by design" in r]
-    assert len(by_design) == 2 and all("`endpoint-logs-" in r for r in by_design)
+    assert len(by_design) == 3 and sum("`endpoint-logs-" in r for r in by_design) == 2
+    assert sum("`detection-guardduty`" in r for r in by_design) == 1
     # the threat model leaves design exceptions out: the control cannot apply to that bucket, so it neither
     # mitigates nor weakens a threat
     assert "owner: hardstack; by design)" not in text and "expires )" not in text
@@ -422,7 +424,7 @@ def test_cli_html_report_of_the_reference(tmp_path: Path) -> None:
     assert proc.returncode == EXIT_OK, proc.stderr
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "Threat model" in page
-    assert "passed: 0 failed, 11 skipped" in proc.stderr and not proc.stdout
+    assert "passed: 0 failed, 13 skipped" in proc.stderr and not proc.stdout
     assert "owner hardstack, by design" in page  # a design exception never shows an expiry
 
 

@@ -48,7 +48,11 @@ ENDPOINT_LOGS = "endpoint-logs"
 but the CMK. Elastic Load Balancing delivers access logs only to SSE-S3 buckets, so it is encrypted with S3-managed
 keys (AES256), by design (a design exception of EndpointLogs; its delivery policy is asserted in
 test_endpoints)."""
-EVERY_BUCKET = [*ALL_BUCKETS, ENDPOINT_LOGS]
+TRAIL_LOGS = "audit-trail-logs"
+"""The audit trail's bucket (modules/audit.py TrailBucket): held to every bucket property here, under the trail's
+own key, locked like the access logs, without an S3 bucket key (the trail key's policy requires CloudTrail's
+per-file encryption context); only its trail may write (asserted in test_audit)."""
+EVERY_BUCKET = [*ALL_BUCKETS, ENDPOINT_LOGS, TRAIL_LOGS]
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -156,6 +160,10 @@ def test_every_bucket_is_encrypted_with_the_key_of_its_classification(reference_
         path = ("rules", 0, "applyServerSideEncryptionByDefault", "kmsMasterKeyId")
         assert ref_attr(sse, *path) == (k.urn, "arn"), f"{name} is not encrypted with {k.name}"
         assert default["kmsMasterKeyId"] == k.outputs["arn"]
+    trail = one(inv, bucket(inv, TRAIL_LOGS), SSE)
+    assert ref_attr(trail, "rules", 0, "applyServerSideEncryptionByDefault", "kmsMasterKeyId") == (
+        key(inv, "audit-trail").urn, "arn")
+    assert trail.get("rules", 0, "bucketKeyEnabled") is False
     assert len(inv.of_type(SSE)) == len(EVERY_BUCKET)
 
 
@@ -322,7 +330,7 @@ def test_every_data_bucket_logs_to_the_access_log_bucket(reference_inventory: In
     from the access-logs bucket, under its own prefix; the access-logs bucket does not log to itself."""
     inv = reference_inventory
     logs_bucket = bucket(inv, ACCESS_LOGS)
-    logged = [*DATA_BUCKETS, ENDPOINT_LOGS]
+    logged = [*DATA_BUCKETS, ENDPOINT_LOGS, TRAIL_LOGS]
     for name in logged:
         logging = one(inv, bucket(inv, name), LOGGING)
         urn, attribute = ref_attr(logging, "targetBucket")
@@ -388,7 +396,9 @@ def test_object_lock_where_the_data_requires_it(reference_inventory: Inventory) 
     assert bucket(inv, "model-artifacts").get("objectLockEnabled") is False
     elb_logs = bucket(inv, ENDPOINT_LOGS)
     assert not elb_logs.get("objectLockEnabled") and attached(inv, elb_logs, LOCK) == []
-    assert len(inv.of_type(LOCK)) == len(LOCKED)
+    assert one(inv, bucket(inv, TRAIL_LOGS), LOCK).get("rule", "defaultRetention") == {"mode": "COMPLIANCE",
+                                                                                     "days": 365}
+    assert len(inv.of_type(LOCK)) == len(LOCKED) + 1
 
 
 def _lock_blueprint(name: str, bucket_spec: dict[str, Any]) -> dict[str, Any]:
@@ -411,7 +421,7 @@ def test_declared_object_lock_mode_and_days_are_applied(synth_blueprint: Callabl
 
 def test_disabled_object_lock_on_regulated_data_is_honoured(synth_blueprint: Callable[[dict], Inventory]) -> None:
     """`object_lock: {enabled: false}` on a regulated bucket turns the default lock off: no lock configuration,
-    objectLockEnabled false (only the access log bucket stays locked)."""
+    objectLockEnabled false (only the access log bucket and the audit trail's stay locked)."""
     inv = synth_blueprint(
         _lock_blueprint("nolock", {"name": "scratch", "purpose": "training-data", "object_lock": {"enabled": False}})
     )
@@ -419,7 +429,8 @@ def test_disabled_object_lock_on_regulated_data_is_honoured(synth_blueprint: Cal
     assert b.get("tags", "hardstack:classification") == "regulated"
     assert b.get("objectLockEnabled") is False
     assert attached(inv, b, LOCK) == []
-    assert [lock.name for lock in inv.of_type(LOCK)] == [f"{ACCESS_LOGS}-object-lock"]
+    assert sorted(lock.name for lock in inv.of_type(LOCK)) == [f"{ACCESS_LOGS}-object-lock",
+                                                               f"{TRAIL_LOGS}-object-lock"]
 
 
 # --- lifecycle --------------------------------------------------------------------------------------------
@@ -427,7 +438,7 @@ def test_disabled_object_lock_on_regulated_data_is_honoured(synth_blueprint: Cal
 
 def test_lifecycle_rules(reference_inventory: Inventory) -> None:
     """Every bucket aborts incomplete multipart uploads after 7 days and expires noncurrent versions after
-    noncurrent_version_days (90 by default, the 365-day log retention for access-logs); only a bucket with
+    noncurrent_version_days (90 by default, the 365-day log retention for access-logs and the trail); only a bucket with
     expiration_days (inference-logs: 400) expires current objects, and the load balancers' access logs expire
     after a year."""
     inv = reference_inventory
@@ -438,7 +449,7 @@ def test_lifecycle_rules(reference_inventory: Inventory) -> None:
         aborts = [r["abortIncompleteMultipartUpload"] for r in rules if "abortIncompleteMultipartUpload" in r]
         assert aborts == [{"daysAfterInitiation": 7}], name
         noncurrent = [r["noncurrentVersionExpiration"] for r in rules if "noncurrentVersionExpiration" in r]
-        assert noncurrent == [{"noncurrentDays": 365 if name == ACCESS_LOGS else 90}], name
+        assert noncurrent == [{"noncurrentDays": 365 if name in (ACCESS_LOGS, TRAIL_LOGS) else 90}], name
         expiration = [r["expiration"] for r in rules if "expiration" in r]
         assert expiration == {"inference-logs": [{"days": 400}], ENDPOINT_LOGS: [{"days": 365}]}.get(name, []), name
 
@@ -470,7 +481,8 @@ def test_every_bucket_is_tagged(reference_inventory: Inventory) -> None:
     assert len(buckets) == len(EVERY_BUCKET)
     for b in buckets:
         name = b.name.removesuffix("-bucket")
-        expected = {**ALL_BUCKETS, ENDPOINT_LOGS: ("confidential", "load-balancer-access-logs", None)}
+        expected = {**ALL_BUCKETS, ENDPOINT_LOGS: ("confidential", "load-balancer-access-logs", None),
+                    TRAIL_LOGS: ("confidential", "audit-logs", None)}
         classification, purpose, _ = expected[name]
         tags = b.get("tags")
         assert tags["hardstack:stack"] == STACK, name

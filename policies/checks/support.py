@@ -114,3 +114,21 @@ def is_boundary(conf: dict[str, Any]) -> bool:
 def allows(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The Allow statements of a policy document."""
     return [s for s in statements(doc) if s.get("Effect") == "Allow"]
+
+
+WATCHED_PURPOSES = ("training-data", "model-artifacts")
+"""Buckets whose every read and write must be on record and watched: the data a model learns from, and the models."""
+PURPOSE_TAG = "hardstack:purpose"
+
+
+def watched_buckets(resources: dict[str, Any]) -> dict[str, Any]:
+    """The plan's buckets (`PlanResource`s by address) tagged as holding training data or models."""
+    return {a: r for a, r in resources.items()
+            if r.type == "aws_s3_bucket" and (r.get("tags") or {}).get(PURPOSE_TAG) in WATCHED_PURPOSES}
+
+
+def watched_assets(resources: dict[str, Any]) -> dict[str, Any]:
+    """What account-wide detection protects in the plan: its EKS clusters and its buckets of training data and
+    models (an account-wide check with nothing of these in the plan has nothing to say)."""
+    clusters = {a: r for a, r in resources.items() if r.type == "aws_eks_cluster"}
+    return dict(sorted({**clusters, **watched_buckets(resources)}.items()))
