@@ -6,10 +6,10 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from .base import Name, Spec
-from .network import LOG_RETENTION_DAYS
+from .network import LogRetentionDays
 
 DomainName = Annotated[str, StringConstraints(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[\w./~%-]*)?$")]
@@ -89,15 +89,9 @@ class WafSpec(Spec):
     allow_countries: list[CountryCode] = []
     """ISO country codes requests may come from. Unset: any."""
 
-    log_retention_days: int = 365
+    log_retention_days: LogRetentionDays = 365
     """WAF logs are kept this many days (one of CloudWatch's values of at least a year)."""
 
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, v: int) -> int:
-        if v not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return v
 
 
 class EndpointSpec(Spec):

@@ -6,7 +6,7 @@ import enum
 from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from .base import Spec, duplicates
 from .cidr import PlanError, TierPlan, plan_tiers
@@ -27,6 +27,16 @@ PRIVATE_TIERS = (Tier.ingress, Tier.inference, Tier.training, Tier.data, Tier.en
 
 LOG_RETENTION_DAYS = (365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 """CloudWatch Logs retention values of at least a year."""
+
+
+def _log_retention(v: int) -> int:
+    if v not in LOG_RETENTION_DAYS:
+        raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return v
+
+
+LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
+"""Days a CloudWatch log group keeps its events: one of CloudWatch's values of at least a year."""
 
 REQUIRED_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "kms", "logs")
 """Interface endpoints every stack gets: image pulls, credentials, encryption and logging stay private."""
@@ -80,7 +90,7 @@ class NetworkSpec(Spec):
     interface_endpoints: list[ServiceName] = []
     """Interface endpoints beyond the required ones (ecr.api, ecr.dkr, sts, kms, logs), e.g. `sagemaker.api`."""
 
-    flow_log_retention_days: int = 365
+    flow_log_retention_days: LogRetentionDays = 365
     """VPC flow logs (ALL traffic) are kept this many days in a CMK-encrypted log group (one of
     365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."""
 
@@ -91,12 +101,6 @@ class NetworkSpec(Spec):
             raise ValueError(f"VPC block must be /16 to /24, got /{v.prefixlen}")
         return v
 
-    @field_validator("flow_log_retention_days")
-    @classmethod
-    def _retention(cls, v: int) -> int:
-        if v not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return v
 
     @field_validator("interface_endpoints")
     @classmethod

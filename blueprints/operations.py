@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints, field_validator
 
 from .base import Name, Spec, duplicates
 from .data import Purpose
-from .network import LOG_RETENTION_DAYS
+from .network import LogRetentionDays
 
 Email = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}$")]
 HttpsEndpoint = Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[\w./~%?=&-]*)?$")]
@@ -27,7 +27,7 @@ class AuditSpec(Spec):
     trail_retention_days: int = Field(365, ge=365, le=3653)
     """Trail log files are write-once (object lock, COMPLIANCE mode) for this many days."""
 
-    log_retention_days: int = 365
+    log_retention_days: LogRetentionDays = 365
     """The trail's CloudWatch log group keeps events this many days (one of CloudWatch's values of at least a
     year)."""
 
@@ -44,12 +44,6 @@ class AuditSpec(Spec):
             raise ValueError(f"{dupes} listed more than once")
         return v
 
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, v: int) -> int:
-        if v not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return v
 
 
 class AlertRoute(Spec):

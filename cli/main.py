@@ -119,27 +119,35 @@ def check(ctx: click.Context, target: str, fmt: str, output: Path | None, out_di
     def judge(worker) -> int:  # type: ignore[no-untyped-def]
         from hardstack.policies.formats import render
         from hardstack.policies.gate import run_gate
-        from hardstack.stacks.outdir import write_file, write_files
+        from hardstack.stacks.outdir import write_files
         from hardstack.stacks.targets import synthesize
 
         synthesized = synthesize(target, stack, exceptions_file)
         report = run_gate(synthesized.inventory, target=target, exceptions=synthesized.exceptions,
                           locate=synthesized.locate, engine=worker)
-        text = render(report, fmt, color=output is None and sys.stdout.isatty())
         if out_dir is not None:
             files = _synth_files(synthesized.inventory)
             files[f"report.{ {'table': 'txt', 'junit': 'xml'}.get(fmt, fmt) }"] = render(report, fmt)
             write_files(out_dir, files, force=force)
-        if output is not None:
-            write_file(output, text)
-            s = report.summary()
-            click.echo(f"{'passed' if report.passed else 'FAILED'}: {s['failed']} failed, {s['skipped']} skipped, "
-                       f"{s['passed']} passed → {output}", err=True)
-        else:
-            click.echo(text, nl=False)
-        return 0 if report.passed else 1
+        return _emit(report, fmt, output)
 
     ctx.exit(_run(ctx, body))
+
+
+def _emit(report: Any, fmt: str, output: Path | None) -> int:
+    """Print the report (or write it to `output`, with a one-line summary); the exit code of its verdict."""
+    from hardstack.policies.formats import render
+    from hardstack.stacks.outdir import write_file
+
+    text = render(report, fmt, color=output is None and sys.stdout.isatty())
+    if output is not None:
+        write_file(output, text)
+        s = report.summary()
+        click.echo(f"{'passed' if report.passed else 'FAILED'}: {s['failed']} failed, {s['skipped']} skipped, "
+                   f"{s['passed']} passed → {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    return 0 if report.passed else 1
 
 
 def _audit_epilog() -> str:
@@ -173,11 +181,9 @@ def audit(ctx: click.Context, target: str | None, region: str | None, endpoint_u
     """
 
     def body() -> int:
-        from hardstack.policies.formats import render
         from hardstack.policies.live.account import audit_account
         from hardstack.policies.live.session import LiveSession
         from hardstack.policies.live.stack import audit_stack, stack_region
-        from hardstack.stacks.outdir import write_file
         from hardstack.stacks.targets import synthesize
 
         if target is None:
@@ -189,15 +195,7 @@ def audit(ctx: click.Context, target: str | None, region: str | None, endpoint_u
             session = LiveSession(region=region or stack_region(target, stack), endpoint_url=endpoint_url,
                                   profile=profile)
             report = audit_stack(inventory, session, target=target)
-        text = render(report, fmt, color=output is None and sys.stdout.isatty())
-        if output is not None:
-            write_file(output, text)
-            s = report.summary()
-            click.echo(f"{'passed' if report.passed else 'FAILED'}: {s['failed']} failed, {s['skipped']} skipped, "
-                       f"{s['passed']} passed → {output}", err=True)
-        else:
-            click.echo(text, nl=False)
-        return 0 if report.passed else 1
+        return _emit(report, fmt, output)
 
     ctx.exit(_run(ctx, body))
 

@@ -45,7 +45,7 @@ from hardstack.modules.runbook_sections import (
 )
 
 from .inventory import Inventory, Resource
-from .scaffold import Quoted, UnquotedValue, checked_token, markdown_text, yaml_string
+from .scaffold import Quoted, UnquotedValue, checked_token, markdown_text, quoting_environment, yaml_string
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "runbook"
 TEMPLATE = "runbook.md.j2"
@@ -150,16 +150,8 @@ def _only_quoted(value: Any) -> Any:
 
 def environment() -> jinja2.Environment:
     """The runbook template's environment: undefined values are errors and every inserted value must be quoted."""
-    # Not HTML: Markdown with bash and YAML blocks, each value quoted for its place by the filters below.
-    env = jinja2.Environment(  # nosec B701
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        finalize=_only_quoted,
-    )
+    # Markdown with bash and YAML blocks, each value quoted for its place by the filters below.
+    env = quoting_environment(TEMPLATE_DIR, _only_quoted)
     env.filters.update(sh=shell_word, code=code_span, md=markdown_text, yaml=yaml_string, token=checked_token,
                        anchor=section_anchor)
     return env

@@ -19,7 +19,7 @@ import typing
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jinja2
 import yaml
@@ -130,18 +130,23 @@ def _only_quoted(value: Any) -> Any:
     raise UnquotedValue(f"a value reached a template without a quoting filter (yaml, py, name, token, md): {value!r}")
 
 
-def environment() -> jinja2.Environment:
-    """The templates' environment: undefined values are errors and every inserted value must be quoted."""
-    # Not HTML: YAML, Python and Markdown, each value quoted for its language by the filters below.
-    env = jinja2.Environment(  # nosec B701
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+def quoting_environment(template_dir: Path, finalize: Callable[[Any], Any]) -> jinja2.Environment:
+    """A template environment where undefined values are errors and `finalize` refuses any value that did not
+    pass a quoting filter. Not HTML (no autoescape): each value is quoted for the language it lands in."""
+    return jinja2.Environment(  # nosec B701
+        loader=jinja2.FileSystemLoader(str(template_dir)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        finalize=_only_quoted,
+        finalize=finalize,
     )
+
+
+def environment() -> jinja2.Environment:
+    """The project templates' environment: YAML, Python and Markdown, each value quoted by the filters below."""
+    env = quoting_environment(TEMPLATE_DIR, _only_quoted)
     env.filters.update(yaml=yaml_string, py=python_literal, name=checked_name, token=checked_token, md=markdown_text)
     return env
 
